@@ -1,0 +1,25 @@
+"""Karusaku: charts and bookings for small manual-therapy clinics."""
+from flask import Flask
+
+from . import cli, db, errors, security, sessions, views
+from .blueprints import admin, auth, main, users
+from .settings import from_environment
+
+BLUEPRINTS = (auth.bp, main.bp, users.bp, admin.bp)
+
+
+def create_app(config=None):
+    """The app, configured from the environment and then from `config`."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(from_environment(app.instance_path))
+    if config:
+        app.config.update(config)
+    db.init_app(app)
+    security.init_app(app)
+    sessions.init_app(app)
+    views.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    return app

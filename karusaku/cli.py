@@ -1,0 +1,94 @@
+"""Command-line tasks: `flask --app karusaku COMMAND`. A failure prints one line and exits 1."""
+from functools import wraps
+
+import click
+from peewee import PeeweeException
+
+from . import demo, migrations
+from .accounts import AccountError, create_clinic, create_platform_admin, create_user
+from .models import ROLES, Clinic, PLANS
+from .tenancy import clinic_context
+
+
+def one_line_errors(command):
+    """Turn an expected failure into `Error: <message>` and exit status 1, no traceback."""
+
+    @wraps(command)
+    def wrapped(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (AccountError, ValueError, PeeweeException, OSError) as error:
+            raise click.ClickException(str(error)) from None
+
+    return wrapped
+
+
+@click.command("init-db")
+@one_line_errors
+def init_db():
+    """Create the database or bring it up to the newest schema (safe to run again)."""
+    applied = migrations.upgrade()
+    version = migrations.current_version()
+    click.echo(f"schema version {version}" + (f" (applied {', '.join(applied)})" if applied else
+                                               " (already up to date)"))
+
+
+@click.command("create-clinic")
+@click.option("--code", required=True, help="short login code, e.g. sakura")
+@click.option("--name", required=True)
+@click.option("--plan", default="starter", show_default=True, help=" / ".join(PLANS))
+@click.option("--owner", required=True, help="the owner's username")
+@click.option("--password", required=True, help="the owner's password (12+ characters)")
+@one_line_errors
+def create_clinic_command(code, name, plan, owner, password):
+    """Create a clinic with its owner account."""
+    clinic = create_clinic(code, name, plan, owner, password)
+    click.echo(f"created clinic {clinic.code} ({clinic.name}) with owner {owner}")
+
+
+@click.command("create-user")
+@click.option("--clinic", "clinic_code", required=True, help="the clinic's code")
+@click.option("--username", required=True)
+@click.option("--password", required=True)
+@click.option("--role", required=True, help=" / ".join(ROLES))
+@one_line_errors
+def create_user_command(clinic_code, username, password, role):
+    """Create a staff account in a clinic."""
+    clinic = Clinic.by_code(clinic_code)
+    if clinic is None:
+        raise click.ClickException(f"no clinic with code {clinic_code!r}")
+    with clinic_context(clinic.id):
+        create_user(username, password, role)
+    click.echo(f"created {role} {username} in {clinic.code}")
+
+
+@click.command("create-platform-admin")
+@click.option("--username", required=True)
+@click.option("--password", required=True)
+@one_line_errors
+def create_platform_admin_command(username, password):
+    """Create an operator account for /admin."""
+    create_platform_admin(username, password)
+    click.echo(f"created platform admin {username}")
+
+
+@click.command("seed-demo")
+@one_line_errors
+def seed_demo():
+    """Add the demo clinic (さくら整体院) when the database is empty, and print its logins."""
+    created = demo.seed_if_empty()
+    if created:
+        click.echo(f"created the demo clinic {demo.CLINIC_NAME}")
+    elif Clinic.by_code(demo.CLINIC_CODE) is None:
+        click.echo("the database already has clinics; no demo clinic added")
+        return
+    click.echo(demo.logins_text())
+
+
+COMMANDS = [init_db, create_clinic_command, create_user_command, create_platform_admin_command,
+            seed_demo]
+
+
+def init_app(app):
+    for command in COMMANDS:
+        app.cli.add_command(command)

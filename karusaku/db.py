@@ -1,0 +1,62 @@
+"""The database: one proxy for all models, SQLite pragmas, per-thread connections, start-up checks.
+
+Each waitress thread keeps its own connection (peewee keeps connection state per thread), opened
+on the thread's first request: opening one with its pragmas costs about as much as a simple
+query, and a connection is never shared between threads.
+"""
+import os
+
+from peewee import DatabaseProxy, SqliteDatabase
+
+database = DatabaseProxy()
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "full",  # a saved record survives a power cut
+    "foreign_keys": 1,
+    "busy_timeout": 10000,  # threads queue for the write lock instead of failing at once
+    "cache_size": -2000,  # 2 MiB page cache per connection
+    "temp_store": "memory",
+}
+
+
+class StartupRefused(RuntimeError):
+    """The database connection is not safe to serve charts from."""
+
+
+def open_database(location, pragmas=None):
+    """A peewee database for a path; write transactions begin IMMEDIATE."""
+    merged = {**SQLITE_PRAGMAS, **(pragmas or {})}
+    directory = os.path.dirname(os.path.abspath(location))
+    os.makedirs(directory, exist_ok=True)
+    return SqliteDatabase(location, pragmas=merged, lock_type="IMMEDIATE", timeout=10)
+
+
+def check_safety(db):
+    """Refuse to run when foreign keys or WAL are off on a fresh connection."""
+    db.connect(reuse_if_open=True)
+    foreign_keys = db.execute_sql("PRAGMA foreign_keys").fetchone()[0]
+    journal_mode = db.execute_sql("PRAGMA journal_mode").fetchone()[0]
+    if foreign_keys != 1:
+        raise StartupRefused("SQLite foreign keys are off: refusing to start")
+    if str(journal_mode).lower() != "wal":
+        raise StartupRefused(f"SQLite journal mode is {journal_mode}, not WAL: refusing to start")
+
+
+def init_app(app):
+    """Open the configured database, check it, and connect each request's thread."""
+    db = open_database(app.config["DATABASE"], app.config["SQLITE_PRAGMAS"])
+    database.initialize(db)
+    check_safety(db)
+    app.before_request(_connect)
+    app.teardown_request(_end_transaction)
+
+
+def _connect():
+    database.connect(reuse_if_open=True)
+
+
+def _end_transaction(exc):
+    """Never carry an open transaction into the thread's next request."""
+    if not database.is_closed() and database.in_transaction():
+        database.rollback()

@@ -1,0 +1,39 @@
+"""Error pages in Japanese, as a page or (for htmx) as a fragment, with the right status."""
+from flask import render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from . import htmx
+
+MESSAGES = {
+    400: "リクエストが正しくありません。ページを読み込み直してから、もう一度お試しください。",
+    401: "ログインしてください。",
+    403: "この操作を行う権限がありません。",
+    404: "お探しのページは見つかりませんでした。",
+    405: "この操作はできません。",
+    409: "ほかの操作と重なりました。内容を確かめてください。",
+    413: "送信された内容が大きすぎます。",
+    422: "入力内容を確かめてください。",
+    500: "サーバーで問題が起きました。時間をおいてもう一度お試しください。",
+}
+
+
+def _render(status, message=None):
+    message = message or MESSAGES.get(status, MESSAGES[500])
+    template = "errors/_error.html" if htmx.is_htmx() else "errors/error.html"
+    return render_template(template, status=status, message=message), status
+
+
+def init_app(app):
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return _render(400, "セキュリティトークンが無効です。ページを読み込み直してから、もう一度送信してください。")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        return _render(error.code or 500)
+
+    @app.errorhandler(Exception)
+    def unexpected(error):
+        app.logger.exception("unhandled error")
+        return _render(500)

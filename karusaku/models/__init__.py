@@ -1,0 +1,14 @@
+"""The tables. Tenant tables derive from ClinicModel, so every query is clinic-scoped."""
+from .accounts import ROLES, LoginSession, PlatformAdmin, User
+from .audit import AuditLog, PlatformAuditLog
+from .clinic import PLANS, Clinic
+from .people import Patient, Therapist
+from .visits import STATUSES, Appointment, MedicalRecord
+
+TENANT_MODELS = [User, Patient, Therapist, Appointment, MedicalRecord, AuditLog]
+
+__all__ = [
+    "AuditLog", "Appointment", "Clinic", "LoginSession", "MedicalRecord", "PLANS", "Patient",
+    "PlatformAdmin", "PlatformAuditLog", "ROLES", "STATUSES", "TENANT_MODELS", "Therapist",
+    "User",
+]

@@ -1,0 +1,116 @@
+"""Staff accounts, platform-admin accounts and their login sessions."""
+from flask_login import UserMixin
+
+from .base import (
+    BaseModel, BooleanField, CharField, ClinicModel, DateTimeField, ForeignKeyField,
+    IntegerField, created_at,
+)
+from .clinic import Clinic
+
+ROLES = {"owner": "院長/管理者", "therapist": "施術者", "receptionist": "受付"}
+
+
+class _Account(UserMixin):
+    """What staff users and platform admins share as Flask-Login users."""
+
+    session_token = None  # set when the account is loaded from (or logs in to) a session
+
+    def get_id(self):
+        return self.session_token
+
+    @property
+    def is_locked(self):
+        from ..clock import now
+
+        return self.locked_until is not None and self.locked_until > now()
+
+
+class User(_Account, ClinicModel):
+    clinic = ForeignKeyField(Clinic, column_name="clinic_id", backref="+")
+    username = CharField()
+    password = CharField()
+    role = CharField()
+    display_name = CharField(default="")
+    is_active = BooleanField(default=True)
+    failed_logins = IntegerField(default=0)
+    locked_until = DateTimeField(null=True)
+    created_at = created_at()
+    last_login = DateTimeField(null=True)
+
+    is_platform_admin = False
+
+    class Meta:
+        table_name = "users"
+
+    @property
+    def role_label(self):
+        return ROLES[self.role]
+
+    @property
+    def label(self):
+        return self.display_name or self.username
+
+    @classmethod
+    def by_username(cls, username):
+        return cls.get_or_none(cls.username == username)
+
+    @classmethod
+    def staff_list(cls):
+        return cls.select().order_by(cls.is_active.desc(), cls.role, cls.username)
+
+    @classmethod
+    def active_owner_count(cls):
+        return cls.select().where(cls.role == "owner", cls.is_active == True).count()  # noqa: E712
+
+
+class PlatformAdmin(_Account, BaseModel):
+    username = CharField(unique=True)
+    password = CharField()
+    is_active = BooleanField(default=True)
+    failed_logins = IntegerField(default=0)
+    locked_until = DateTimeField(null=True)
+    created_at = created_at()
+    last_login = DateTimeField(null=True)
+
+    is_platform_admin = True
+    clinic_id = None
+    role = "platform_admin"
+
+    class Meta:
+        table_name = "platform_admins"
+
+    @property
+    def label(self):
+        return self.username
+
+    @classmethod
+    def by_username(cls, username):
+        return cls.get_or_none(cls.username == username)
+
+
+class LoginSession(BaseModel):
+    """A logged-in device. Not a tenant table: it is read before any clinic is known."""
+
+    token_hash = CharField(unique=True)
+    user = ForeignKeyField(User, column_name="user_id", null=True, backref="+")
+    admin = ForeignKeyField(PlatformAdmin, column_name="admin_id", null=True, backref="+")
+    clinic_id = IntegerField(null=True)  # the user's clinic, known before the user is loaded
+    created_at = created_at()
+    last_seen_at = DateTimeField()
+    ip = CharField(default="")
+    user_agent = CharField(default="")
+
+    class Meta:
+        table_name = "login_sessions"
+
+    @classmethod
+    def by_token_hash(cls, token_hash):
+        return cls.get_or_none(cls.token_hash == token_hash)
+
+    @classmethod
+    def end_all_for_user(cls, user_id):
+        return cls.delete().where(cls.user == user_id).execute()
+
+    @classmethod
+    def end_all_for_admin(cls, admin_id):
+        return cls.delete().where(cls.admin == admin_id).execute()

@@ -1,0 +1,125 @@
+"""Server-side login sessions behind Flask-Login.
+
+The signed cookie carries only a random token; the server keeps its hash in login_sessions.
+Logging out deletes the row, so a copied cookie stops working. A session idle for longer than
+SESSION_IDLE_MINUTES ends. The current clinic for tenant scoping is set here, from the user.
+"""
+import hashlib
+import secrets
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import current_app, g, redirect, request, session, url_for
+from flask_login import LoginManager, current_user, login_user, logout_user
+
+from .clock import now
+from .models import Clinic, LoginSession, PlatformAdmin, User
+from .tenancy import clinic_context, reset_current_clinic, set_current_clinic
+from . import htmx
+
+login_manager = LoginManager()
+login_manager.session_protection = None  # the server-side token is the protection
+login_manager.login_view = "auth.login"
+
+TOUCH_EVERY = timedelta(seconds=60)  # how stale last_seen_at may get before it is rewritten
+
+
+def _token_hash(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def client_ip():
+    return request.remote_addr or ""
+
+
+def start(account):
+    """Log account in on this device: a fresh session cookie with a new server token."""
+    token = secrets.token_urlsafe(32)
+    LoginSession.create(
+        token_hash=_token_hash(token),
+        user=None if account.is_platform_admin else account.id,
+        admin=account.id if account.is_platform_admin else None,
+        clinic_id=account.clinic_id,
+        last_seen_at=now(),
+        ip=client_ip()[:64],
+        user_agent=(request.user_agent.string or "")[:200],
+    )
+    session.clear()  # no data from before the login survives it
+    account.session_token = token
+    login_user(account)
+
+
+def end():
+    """Log out this device; the cookie's token no longer opens anything."""
+    token = getattr(current_user, "session_token", None)
+    if token:
+        LoginSession.delete().where(LoginSession.token_hash == _token_hash(token)).execute()
+    logout_user()
+    session.clear()
+
+
+@login_manager.user_loader
+def load(token):
+    """The account behind a session token, or None when it ended, idled out or was disabled."""
+    row = LoginSession.by_token_hash(_token_hash(token))
+    if row is None:
+        return None
+    idle_limit = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
+    if row.last_seen_at < now() - idle_limit:
+        row.delete_instance()
+        return None
+    account = _account(row)
+    if account is None:
+        return None
+    if row.last_seen_at < now() - TOUCH_EVERY:
+        LoginSession.update(last_seen_at=now()).where(LoginSession.id == row.id).execute()
+    account.session_token = token
+    return account
+
+
+def _account(row):
+    if row.admin_id is not None:
+        admin = PlatformAdmin.get_or_none(PlatformAdmin.id == row.admin_id)
+        return admin if admin is not None and admin.is_active else None
+    with clinic_context(row.clinic_id):
+        user = User.select(User, Clinic).join(Clinic).where(User.id == row.user_id).first()
+    if user is None or not user.is_active or not user.clinic.is_active:
+        return None
+    return user
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    """A page request goes to the login page; an htmx request is told to go there itself."""
+    target = url_for("auth.login", next=request.full_path.rstrip("?"))
+    if htmx.is_htmx():
+        return htmx.redirect(target, status=401)
+    return redirect(target)
+
+
+def safe_next(target, default):
+    """target when it is a path inside this app, else default (no //host, no /\\host)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or any(c in target for c in "\\\r\n\t"):
+        return default
+    return target
+
+
+def _scope_request_to_clinic():
+    clinic_id = getattr(current_user, "clinic_id", None)
+    if current_user.is_authenticated and clinic_id is not None:
+        g.clinic_token = set_current_clinic(clinic_id)
+
+
+def _unscope(exc):
+    token = g.pop("clinic_token", None)
+    if token is not None:
+        reset_current_clinic(token)
+
+
+def init_app(app):
+    login_manager.init_app(app)
+    app.before_request(_scope_request_to_clinic)
+    app.teardown_request(_unscope)

@@ -1,0 +1,48 @@
+"""Settings from the environment, with defaults that work on a fresh checkout."""
+import os
+import secrets
+
+
+def _secret_key(instance_path):
+    """KARUSAKU_SECRET_KEY, or a key made once and kept in instance/secret_key."""
+    key = os.environ.get("KARUSAKU_SECRET_KEY")
+    if key:
+        return key
+    path = os.path.join(instance_path, "secret_key")
+    if not os.path.exists(path):
+        os.makedirs(instance_path, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    with open(path) as f:
+        return f.read().strip()
+
+
+def from_environment(instance_path):
+    """The app's configuration mapping; create_app(config) may override any key."""
+    return {
+        "DATABASE": os.environ.get(
+            "KARUSAKU_DATABASE", os.path.join(instance_path, "medical_records.db")
+        ),
+        "SECRET_KEY": _secret_key(instance_path),
+        "HOST": os.environ.get("KARUSAKU_HOST", "127.0.0.1"),
+        "PORT": int(os.environ.get("KARUSAKU_PORT", "8000")),
+        "THREADS": int(os.environ.get("KARUSAKU_THREADS", "8")),
+        # Number of reverse proxies in front whose X-Forwarded-* headers are trusted.
+        "TRUSTED_PROXIES": int(os.environ.get("KARUSAKU_TRUSTED_PROXIES", "0")),
+        "TIMEZONE": "Asia/Tokyo",
+        "SESSION_IDLE_MINUTES": 30,
+        "LOCKOUT_FAILURES": 5,
+        "LOCKOUT_MINUTES": 15,
+        "PASSWORD_MIN_LENGTH": 12,
+        # OWASP's Argon2id minimum (19 MiB, t=2, p=1): safe on a 1 GB VPS with several logins at once.
+        "ARGON2": {"time_cost": 2, "memory_cost": 19456, "parallelism": 1},
+        "SESSION_COOKIE_NAME": "karusaku_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": False,  # also Secure whenever the request came over HTTPS
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the login session
+        "WTF_CSRF_SSL_STRICT": False,  # SameSite=Lax and the token already stop cross-site posts
+        "SQLITE_PRAGMAS": {},
+        "PER_PAGE": 50,
+    }

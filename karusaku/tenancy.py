@@ -1,0 +1,153 @@
+"""Tenant scoping: every query of a tenant model is limited to the current clinic.
+
+The current clinic is set from the logged-in user for each request (never from the URL, a form
+or a header). A tenant query with no clinic in context raises NoClinicInContext: it fails
+closed instead of reading every clinic's rows. The scope is added when the SQL is generated, so
+no later `.where()` can widen it; `.orwhere()` and aliases, which could, are refused.
+
+Going unscoped is explicit: `with all_clinics():` (platform admin counts, backups, migrations,
+the data generator). Grep for it.
+"""
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from peewee import Insert, ModelDelete, ModelInsert, ModelSelect, ModelUpdate, Model
+
+_current_clinic = ContextVar("current_clinic", default=None)
+_unscoped = ContextVar("unscoped", default=False)
+
+
+class NoClinicInContext(RuntimeError):
+    """A tenant query ran with no clinic in context."""
+
+
+def set_current_clinic(clinic_id):
+    """Make clinic_id the current clinic; returns a token for reset_current_clinic."""
+    return _current_clinic.set(clinic_id)
+
+
+def reset_current_clinic(token):
+    _current_clinic.reset(token)
+
+
+def current_clinic_id():
+    """The current clinic's id; raises when there is none (and scoping is on)."""
+    clinic_id = _current_clinic.get()
+    if clinic_id is None:
+        raise NoClinicInContext("tenant query with no clinic in context")
+    return clinic_id
+
+
+def is_unscoped():
+    return _unscoped.get()
+
+
+@contextmanager
+def clinic_context(clinic_id):
+    """Run a block as clinic_id (command-line work, tests, the login step)."""
+    token = _current_clinic.set(clinic_id)
+    try:
+        yield
+    finally:
+        _current_clinic.reset(token)
+
+
+@contextmanager
+def all_clinics():
+    """Run a block with tenant scoping off. For platform-wide work only."""
+    token = _unscoped.set(True)
+    try:
+        yield
+    finally:
+        _unscoped.reset(token)
+
+
+def _with_scope(query):
+    """A copy of query whose WHERE also requires the current clinic."""
+    if is_unscoped():
+        return query
+    scoped = query.clone()
+    clause = query.model.clinic == current_clinic_id()
+    scoped._where = clause if query._where is None else (clause & query._where)
+    return scoped
+
+
+class _ScopedSQL:
+    def __sql__(self, ctx):
+        return super(_ScopedSQL, _with_scope(self)).__sql__(ctx)
+
+
+class ScopedSelect(_ScopedSQL, ModelSelect):
+    def orwhere(self, *expressions):
+        raise TypeError("orwhere() would OR away the clinic scope; use where(a | b)")
+
+
+class ScopedUpdate(_ScopedSQL, ModelUpdate):
+    pass
+
+
+class ScopedDelete(_ScopedSQL, ModelDelete):
+    pass
+
+
+class TenantModel(Model):
+    """Base of every table with a clinic_id. Subclasses declare `clinic` as their first field."""
+
+    @classmethod
+    def select(cls, *fields):
+        is_default = not fields
+        return ScopedSelect(cls, fields or cls._meta.sorted_fields, is_default=is_default)
+
+    @classmethod
+    def update(cls, __data=None, **update):
+        data = cls._normalize_data(__data, update)
+        data.pop(cls.clinic, None)  # a row never moves to another clinic
+        return ScopedUpdate(cls, data)
+
+    @classmethod
+    def delete(cls):
+        return ScopedDelete(cls)
+
+    @classmethod
+    def insert(cls, __data=None, **insert):
+        data = cls._normalize_data(__data, insert)
+        if not is_unscoped():
+            data[cls.clinic] = current_clinic_id()
+        return ModelInsert(cls, data)
+
+    @classmethod
+    def insert_many(cls, rows, fields=None):
+        if is_unscoped():
+            return super().insert_many(rows, fields)
+        clinic_id = current_clinic_id()
+        if fields is not None:
+            fields = list(fields)
+            if cls.clinic not in fields and "clinic" not in fields:
+                fields.append(cls.clinic)
+                rows = [tuple(row) + (clinic_id,) for row in rows]
+            else:
+                raise TypeError("insert_many(): leave clinic out of fields; it is set for you")
+        else:
+            rows = [{**row, "clinic": clinic_id} for row in rows]
+        return ModelInsert(cls, insert=rows, columns=fields)
+
+    @classmethod
+    def insert_from(cls, query, fields):
+        if not is_unscoped():
+            raise TypeError("insert_from() is not scoped; use it inside all_clinics()")
+        return super().insert_from(query, fields)
+
+    @classmethod
+    def alias(cls, alias=None):
+        raise TypeError("an alias of a tenant model would not be scoped")
+
+    def save(self, force_insert=False, only=None):
+        if not is_unscoped() and (force_insert or self._pk is None):
+            self.clinic_id = current_clinic_id()
+        return super().save(force_insert=force_insert, only=only)
+
+
+__all__ = [
+    "Insert", "NoClinicInContext", "TenantModel", "all_clinics", "clinic_context",
+    "current_clinic_id", "set_current_clinic", "reset_current_clinic",
+]

@@ -1,0 +1,41 @@
+"""What every template can use: the navigation, date formats, labels."""
+from flask import current_app
+from flask_login import current_user
+
+from .japanese import WEEKDAYS_JA
+
+# (endpoint, label, roles that see it); entries whose endpoint is not registered are skipped.
+NAVIGATION = [
+    ("main.home", "今日", None),
+    ("schedule.day", "予約表", None),
+    ("patients.index", "患者", None),
+    ("therapists.index", "施術者", None),
+    ("users.index", "スタッフ", {"owner"}),
+    ("clinic.settings", "設定", {"owner"}),
+]
+
+
+def navigation():
+    """The navigation entries the current user may open."""
+    if not current_user.is_authenticated or current_user.is_platform_admin:
+        return []
+    views = current_app.view_functions
+    return [(endpoint, label) for endpoint, label, allowed in NAVIGATION
+            if endpoint in views and (allowed is None or current_user.role in allowed)]
+
+
+def date_ja(value):
+    """2026年11月26日(木)"""
+    if value is None:
+        return ""
+    return f"{value.year}年{value.month}月{value.day}日({WEEKDAYS_JA[value.weekday()]})"
+
+
+def hhmm(value):
+    return value.strftime("%H:%M") if value else ""
+
+
+def init_app(app):
+    app.jinja_env.globals["navigation"] = navigation
+    app.jinja_env.filters["date_ja"] = date_ja
+    app.jinja_env.filters["hhmm"] = hhmm
