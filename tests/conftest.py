@@ -1,0 +1,172 @@
+"""Shared fixtures: an app on a temporary SQLite file, two clinics with rows in every tenant
+table and a user of every role, logged-in clients, a real waitress server, a real browser."""
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+
+import pytest
+from waitress.server import create_server
+
+from karusaku import create_app, migrations
+from karusaku.accounts import create_clinic, create_platform_admin, create_user
+from karusaku.clock import today
+from karusaku.db import database
+from karusaku.models import Appointment, AuditLog, MedicalRecord, Patient, Therapist, User
+from karusaku.tenancy import clinic_context
+
+PASSWORD = "correct horse battery"
+ROLES = ("owner", "therapist", "receptionist")
+CHROMIUM = "/usr/bin/chromium"
+
+
+@dataclass
+class ClinicRows:
+    """One test clinic and a row of every tenant table in it."""
+
+    code: str
+    clinic: object = None
+    users: dict = field(default_factory=dict)
+    therapist: object = None
+    patient: object = None
+    appointment: object = None
+    record: object = None
+
+    def ids(self):
+        """URL argument name -> this clinic's object id."""
+        return {"user_id": self.users["owner"].id, "patient_id": self.patient.id,
+                "therapist_id": self.therapist.id, "appointment_id": self.appointment.id,
+                "record_id": self.record.id, "rid": self.record.id}
+
+
+def make_clinic(code, name, patient_name, plan="pro"):
+    rows = ClinicRows(code)
+    rows.clinic = create_clinic(code, name, plan, f"{code}-owner", PASSWORD)
+    with clinic_context(rows.clinic.id):
+        rows.users["owner"] = User.by_username(f"{code}-owner")
+        for role in ("therapist", "receptionist"):
+            rows.users[role] = create_user(f"{code}-{role}", PASSWORD, role)
+        rows.therapist = Therapist.create(name=f"{name}の施術者", user=rows.users["therapist"])
+        rows.patient = Patient.create(chart_number=1, name=patient_name,
+                                      name_kana="ヤマダ タロウ", phone="090-0000-0000",
+                                      date_of_birth=date(1980, 4, 1))
+        rows.appointment = Appointment.create(
+            patient=rows.patient, therapist=rows.therapist, duration_minutes=30,
+            appointment_date=datetime.combine(today(), time(10, 0)), notes=f"{name}の予約メモ")
+        rows.record = MedicalRecord.create(
+            patient=rows.patient, therapist=rows.therapist, appointment=rows.appointment,
+            visit_date=today(), symptoms=f"{name}の症状", created_by=rows.users["therapist"])
+        AuditLog.append("test_row", "patient", rows.patient.id)
+    return rows
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = create_app({
+        "TESTING": True,
+        "DATABASE": str(tmp_path / "karusaku.db"),
+        "SECRET_KEY": "test secret key",
+        "ARGON2": {"time_cost": 1, "memory_cost": 8, "parallelism": 1},
+    })
+    with app.app_context():
+        migrations.upgrade()
+    yield app
+    database.close()
+
+
+@pytest.fixture
+def world(app):
+    """Clinics A and B, each with users of every role and a row in every tenant table."""
+    with app.app_context():
+        a = make_clinic("clinic-a", "A整骨院", "山田 太郎")
+        b = make_clinic("clinic-b", "B鍼灸院", "別院 花子")
+        create_platform_admin("operator", PASSWORD)
+    return {"a": a, "b": b}
+
+
+def csrf_token(client, path="/login"):
+    page = client.get(path)
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.get_data(as_text=True))
+    return match.group(1)
+
+
+def login(client, clinic_code, username, password=PASSWORD, **extra):
+    token = csrf_token(client)
+    return client.post("/login", data={"clinic_code": clinic_code, "username": username,
+                                       "password": password, "csrf_token": token, **extra})
+
+
+class Session:
+    """A logged-in test client that adds the CSRF token to every POST."""
+
+    def __init__(self, client):
+        self.client = client
+        self.token = csrf_token(client, "/account/password")
+
+    def get(self, path, **kwargs):
+        return self.client.get(path, **kwargs)
+
+    def post(self, path, data=None, **kwargs):
+        return self.client.post(path, data={"csrf_token": self.token, **(data or {})}, **kwargs)
+
+
+@pytest.fixture
+def as_user(app, world):
+    """as_user('a', 'owner') -> a Session logged in as clinic A's owner."""
+
+    def make(clinic_key, role):
+        rows = world[clinic_key]
+        client = app.test_client()
+        response = login(client, rows.code, rows.users[role].username)
+        assert response.status_code == 303, response.get_data(as_text=True)
+        return Session(client)
+
+    return make
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served by a real waitress server on a free loopback port."""
+    server = create_server(app, host="127.0.0.1", port=0, threads=8, clear_untrusted_proxy_headers=True)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A headless Debian Chromium driven by Playwright; skipped (locally) when it is absent."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing in CI: .ci/run should install chromium")
+        pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def tablet(chromium):
+    """A page at 768×1024, a portrait tablet."""
+    context = chromium.new_context(viewport={"width": 768, "height": 1024}, locale="ja-JP")
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def screenshot_dir(tmp_path):
+    """Where browser tests save screenshots: $KARUSAKU_SCREENSHOTS (e.g. docs/screenshots) or a temp dir."""
+    target = os.environ.get("KARUSAKU_SCREENSHOTS") or str(tmp_path / "screenshots")
+    os.makedirs(target, exist_ok=True)
+    return target
+
+
