@@ -4,10 +4,14 @@ import sys
 from waitress import serve
 
 from karusaku import create_app, migrations
+from karusaku.db import StartupRefused
 
 
 def main():
-    app = create_app()
+    try:
+        app = create_app()
+    except StartupRefused as error:
+        sys.exit(f"Karusaku cannot start: {error.message}")
     with app.app_context():
         if migrations.current_version() < migrations.available()[-1][0]:
             sys.exit("The database schema is not current: run `flask --app karusaku init-db` first.")

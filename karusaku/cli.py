@@ -2,6 +2,7 @@
 from functools import wraps
 
 import click
+from flask.cli import with_appcontext
 from peewee import PeeweeException
 
 from . import demo, migrations
@@ -24,6 +25,7 @@ def one_line_errors(command):
 
 
 @click.command("init-db")
+@with_appcontext
 @one_line_errors
 def init_db():
     """Create the database or bring it up to the newest schema (safe to run again)."""
@@ -39,6 +41,7 @@ def init_db():
 @click.option("--plan", default="starter", show_default=True, help=" / ".join(PLANS))
 @click.option("--owner", required=True, help="the owner's username")
 @click.option("--password", required=True, help="the owner's password (12+ characters)")
+@with_appcontext
 @one_line_errors
 def create_clinic_command(code, name, plan, owner, password):
     """Create a clinic with its owner account."""
@@ -51,6 +54,7 @@ def create_clinic_command(code, name, plan, owner, password):
 @click.option("--username", required=True)
 @click.option("--password", required=True)
 @click.option("--role", required=True, help=" / ".join(ROLES))
+@with_appcontext
 @one_line_errors
 def create_user_command(clinic_code, username, password, role):
     """Create a staff account in a clinic."""
@@ -65,6 +69,7 @@ def create_user_command(clinic_code, username, password, role):
 @click.command("create-platform-admin")
 @click.option("--username", required=True)
 @click.option("--password", required=True)
+@with_appcontext
 @one_line_errors
 def create_platform_admin_command(username, password):
     """Create an operator account for /admin."""
@@ -73,6 +78,7 @@ def create_platform_admin_command(username, password):
 
 
 @click.command("seed-demo")
+@with_appcontext
 @one_line_errors
 def seed_demo():
     """Add the demo clinic (さくら整体院) when the database is empty, and print its logins."""

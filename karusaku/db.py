@@ -6,7 +6,8 @@ query, and a connection is never shared between threads.
 """
 import os
 
-from peewee import DatabaseProxy, SqliteDatabase
+import click
+from peewee import DatabaseProxy, OperationalError, SqliteDatabase
 
 database = DatabaseProxy()
 
@@ -20,21 +21,29 @@ SQLITE_PRAGMAS = {
 }
 
 
-class StartupRefused(RuntimeError):
-    """The database connection is not safe to serve charts from."""
+class StartupRefused(click.ClickException):
+    """The database cannot be opened, or is not safe to serve charts from.
+
+    A ClickException, so that a `flask --app karusaku` command prints one line, no traceback.
+    """
 
 
 def open_database(location, pragmas=None):
     """A peewee database for a path; write transactions begin IMMEDIATE."""
     merged = {**SQLITE_PRAGMAS, **(pragmas or {})}
-    directory = os.path.dirname(os.path.abspath(location))
-    os.makedirs(directory, exist_ok=True)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(location)), exist_ok=True)
+    except OSError as error:
+        raise StartupRefused(f"cannot create the database folder for {location}: {error.strerror}")
     return SqliteDatabase(location, pragmas=merged, lock_type="IMMEDIATE", timeout=10)
 
 
 def check_safety(db):
     """Refuse to run when foreign keys or WAL are off on a fresh connection."""
-    db.connect(reuse_if_open=True)
+    try:
+        db.connect(reuse_if_open=True)
+    except OperationalError as error:
+        raise StartupRefused(f"cannot open the database {db.database}: {error}")
     foreign_keys = db.execute_sql("PRAGMA foreign_keys").fetchone()[0]
     journal_mode = db.execute_sql("PRAGMA journal_mode").fetchone()[0]
     if foreign_keys != 1:

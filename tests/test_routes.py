@@ -1,0 +1,88 @@
+"""Isolation and roles on every route of the app, taken from its URL map, every method."""
+import pytest
+
+from .conftest import PASSWORD, ROLES, csrf_token
+from .routes import is_staff_route, request, routes, snapshot, url
+
+
+def _with_ids(app):
+    return [(rule, method) for rule, method in routes(app) if rule.arguments]
+
+
+def test_every_route_with_ids_is_known_to_the_walk(app, world):
+    assert _with_ids(app), "the app has routes with object ids"
+    for rule, _ in _with_ids(app):
+        url(app, rule, world["a"].ids())
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_another_clinics_ids_answer_404_and_change_nothing(app, world, as_user, role):
+    a, session = world["a"], as_user("b", role)
+    with app.app_context():
+        before = snapshot(a.clinic.id)
+    for rule, method in _with_ids(app):
+        if not is_staff_route(rule):
+            continue
+        response = request(session, method, url(app, rule, a.ids()))
+        assert response.status_code == 404, f"{method} {rule.rule} as B's {role}"
+    with app.app_context():
+        assert snapshot(a.clinic.id) == before
+
+
+def test_missing_ids_answer_404(app, world, as_user):
+    session = as_user("a", "owner")
+    missing = {key: 999999 for key in world["a"].ids()}
+    for rule, method in _with_ids(app):
+        if is_staff_route(rule):
+            assert request(session, method, url(app, rule, missing)).status_code == 404, rule.rule
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_gets_403_exactly_where_its_role_is_not_allowed(app, world, as_user, role):
+    session = as_user("a", role)
+    for rule, method in routes(app):
+        if not is_staff_route(rule) or rule.endpoint == "auth.logout":
+            continue
+        view = app.view_functions[rule.endpoint]
+        allowed = getattr(view, "allowed_roles", None)
+        response = request(session, method, url(app, rule, world["a"].ids()))
+        where = f"{method} {rule.rule} as {role}"
+        if allowed is not None and role not in allowed:
+            assert response.status_code == 403, where
+        else:
+            assert response.status_code != 403, where
+        assert response.status_code < 500, where
+
+
+def test_every_staff_route_sends_anonymous_users_to_login(app, world):
+    client = app.test_client()
+    token = csrf_token(client)
+    for rule, method in routes(app):
+        if not is_staff_route(rule):
+            continue
+        path = url(app, rule, world["a"].ids())
+        if method == "GET":
+            response = client.get(path)
+        else:
+            response = client.post(path, data={"csrf_token": token})
+        assert response.status_code == 302, f"{method} {rule.rule}"
+        assert response.headers["Location"].startswith("/login?next=")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_admin_route_is_404_for_clinic_users(app, world, as_user, role):
+    session = as_user("a", role)
+    for rule, method in routes(app, prefix="/admin"):
+        response = request(session, method, url(app, rule, world["a"].ids()))
+        assert response.status_code == 404, f"{method} {rule.rule}"
+
+
+def test_the_platform_admin_cannot_open_clinic_pages(app, world):
+    client = app.test_client()
+    token = csrf_token(client, "/admin/login")
+    client.post("/admin/login", data={"username": "operator", "password": PASSWORD,
+                                      "csrf_token": token})
+    for rule, method in routes(app):
+        if is_staff_route(rule) and method == "GET":
+            response = client.get(url(app, rule, world["a"].ids()))
+            assert response.status_code == 403, rule.rule
