@@ -8,8 +8,6 @@ import re
 from datetime import timedelta
 
 from flask import current_app
-from peewee import IntegrityError
-
 from .clock import now
 from .db import database
 from .models import PLANS, ROLES, AuditLog, Clinic, LoginSession, PlatformAdmin, PlatformAuditLog, User
@@ -85,20 +83,26 @@ def _check(account, password, refusal, ip, log, who, prefix=""):
         log.append(prefix + "login_failed", ip=ip, detail={"reason": refusal}, **who)
         return False
     if not matches:
-        with database.atomic():
-            model.update(failed_logins=model.failed_logins + 1).where(model.id == account.id).execute()
-            failures = model.select(model.failed_logins).where(model.id == account.id).scalar()
-            log.append(prefix + "login_failed", ip=ip, detail={"reason": "wrong_password"}, **who)
-            if failures >= current_app.config["LOCKOUT_FAILURES"]:
-                until = now() + timedelta(minutes=current_app.config["LOCKOUT_MINUTES"])
-                model.update(failed_logins=0, locked_until=until).where(model.id == account.id).execute()
-                log.append(prefix + "lockout", ip=ip, detail={"until": str(until)}, **who)
+        _count_failure(account, ip, log, who, prefix + "login_failed", prefix + "lockout")
         return False
     with database.atomic():
         model.update(failed_logins=0, locked_until=None, last_login=now()).where(
             model.id == account.id).execute()
         log.append(prefix + "login", ip=ip, **who)
     return True
+
+
+def _count_failure(account, ip, log, who, failed_action, lockout_action):
+    """One more wrong password in a row; the fifth locks the account for 15 minutes."""
+    model = type(account)
+    with database.atomic():
+        model.update(failed_logins=model.failed_logins + 1).where(model.id == account.id).execute()
+        failures = model.select(model.failed_logins).where(model.id == account.id).scalar()
+        log.append(failed_action, ip=ip, detail={"reason": "wrong_password"}, **who)
+        if failures >= current_app.config["LOCKOUT_FAILURES"]:
+            until = now() + timedelta(minutes=current_app.config["LOCKOUT_MINUTES"])
+            model.update(failed_logins=0, locked_until=until).where(model.id == account.id).execute()
+            log.append(lockout_action, ip=ip, detail={"until": str(until)}, **who)
 
 
 def create_clinic(code, name, plan, owner_username, owner_password, **details):
@@ -121,45 +125,52 @@ def create_clinic(code, name, plan, owner_username, owner_password, **details):
 
 def create_user(username, password, role, display_name="", by=None):
     """A new staff account in the current clinic."""
-    username = (username or "").strip()
-    if not USERNAME.match(username):
-        raise AccountError("ユーザー名は半角英数字と . _ - の64文字以内にしてください", "username")
+    username, password_hash = _new_credentials(username, password)
     if role not in ROLES:
         raise AccountError(f"役割「{role}」はありません（{' / '.join(ROLES)}）", "role")
-    problem = password_problem(password)
-    if problem:
-        raise AccountError(problem, "password")
     if len(display_name or "") > 100:
         raise AccountError("表示名は100文字以内にしてください", "display_name")
     with database.atomic():
         if User.by_username(username) is not None:
-            raise AccountError(f"ユーザー名「{username}」は既に使われています", "username")
-        try:
-            user = User.create(username=username, password=hash_password(password), role=role,
-                               display_name=(display_name or "").strip())
-        except IntegrityError:
-            raise AccountError(f"ユーザー名「{username}」は既に使われています", "username")
+            raise _taken(username)
+        user = User.create(username=username, password=password_hash, role=role,
+                           display_name=(display_name or "").strip())
         AuditLog.append("user_created", "user", user.id, {"username": username, "role": role},
                         **_actor(by))
     return user
 
 
 def create_platform_admin(username, password):
+    """A new operator account for /admin."""
+    username, password_hash = _new_credentials(username, password)
+    with database.atomic():
+        if PlatformAdmin.by_username(username) is not None:
+            raise _taken(username)
+        return PlatformAdmin.create(username=username, password=password_hash)
+
+
+def _new_credentials(username, password):
+    """The cleaned username and the password's hash, or AccountError. Hashing is slow, so it
+    happens here, before the write transaction."""
     username = (username or "").strip()
     if not USERNAME.match(username):
         raise AccountError("ユーザー名は半角英数字と . _ - の64文字以内にしてください", "username")
     problem = password_problem(password)
     if problem:
         raise AccountError(problem, "password")
-    with database.atomic():
-        if PlatformAdmin.by_username(username) is not None:
-            raise AccountError(f"ユーザー名「{username}」は既に使われています", "username")
-        return PlatformAdmin.create(username=username, password=hash_password(password))
+    return username, hash_password(password)
+
+
+def _taken(username):
+    return AccountError(f"ユーザー名「{username}」は既に使われています", "username")
 
 
 def change_password(user, current_password, new_password, ip=""):
     """Change the user's own password; every session of the user ends."""
     if not verify_password(user.password, current_password):
+        # Counted like a failed log-in, so a borrowed session cannot guess the password.
+        _count_failure(user, ip, AuditLog, {"user_id": user.id, "username": user.username},
+                       "password_change_failed", "lockout")
         raise AccountError("現在のパスワードが違います", "current_password")
     set_password(user, new_password, by=user, ip=ip)
 
@@ -169,8 +180,9 @@ def set_password(user, new_password, by, ip=""):
     problem = password_problem(new_password)
     if problem:
         raise AccountError(problem, "new_password")
+    password_hash = hash_password(new_password)
     with database.atomic():
-        User.update(password=hash_password(new_password), failed_logins=0, locked_until=None).where(
+        User.update(password=password_hash, failed_logins=0, locked_until=None).where(
             User.id == user.id).execute()
         LoginSession.end_all_for_user(user.id)
         AuditLog.append("password_changed", "user", user.id, ip=ip, **_actor(by))

@@ -67,5 +67,9 @@ def _connect():
 
 def _end_transaction(exc):
     """Never carry an open transaction into the thread's next request."""
-    if not database.is_closed() and database.in_transaction():
-        database.rollback()
+    if database.is_closed():
+        return
+    if database.in_transaction() or database.connection().in_transaction:
+        database.connection().rollback()
+    while database.in_transaction():  # forget peewee's record of it too
+        database.pop_transaction()

@@ -34,6 +34,7 @@ def client_ip():
 
 def start(account):
     """Log account in on this device: a fresh session cookie with a new server token."""
+    _end_server_session()  # a log-in on top of another ends the one before
     token = secrets.token_urlsafe(32)
     LoginSession.create(
         token_hash=_token_hash(token),
@@ -51,11 +52,15 @@ def start(account):
 
 def end():
     """Log out this device; the cookie's token no longer opens anything."""
+    _end_server_session()
+    logout_user()
+    session.clear()
+
+
+def _end_server_session():
     token = getattr(current_user, "session_token", None)
     if token:
         LoginSession.delete().where(LoginSession.token_hash == _token_hash(token)).execute()
-    logout_user()
-    session.clear()
 
 
 @login_manager.user_loader

@@ -11,7 +11,7 @@ the data generator). Grep for it.
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from peewee import Insert, ModelDelete, ModelInsert, ModelSelect, ModelUpdate, Model
+from peewee import Model, ModelDelete, ModelInsert, ModelSelect, ModelUpdate
 
 _current_clinic = ContextVar("current_clinic", default=None)
 _unscoped = ContextVar("unscoped", default=False)
@@ -90,6 +90,21 @@ class ScopedDelete(_ScopedSQL, ModelDelete):
     pass
 
 
+class ScopedInsert(ModelInsert):
+    """An insert that may not touch an existing row: an upsert or REPLACE could hit another
+    clinic's row, so only ON CONFLICT IGNORE is allowed (outside all_clinics())."""
+
+    def on_conflict(self, action=None, update=None, preserve=None, **kwargs):
+        if not is_unscoped() and (update or preserve or (action or "").upper() not in ("", "IGNORE")):
+            raise TypeError("an upsert or REPLACE of a tenant row is not scoped; use all_clinics()")
+        return super().on_conflict(action=action, update=update, preserve=preserve, **kwargs)
+
+
+def _is_clinic_key(key):
+    """True for any spelling of the clinic column: the field, its name or the table column."""
+    return getattr(key, "name", key) in ("clinic", "clinic_id")
+
+
 class TenantModel(Model):
     """Base of every table with a clinic_id. Subclasses declare `clinic` as their first field."""
 
@@ -101,8 +116,10 @@ class TenantModel(Model):
     @classmethod
     def update(cls, __data=None, **update):
         data = cls._normalize_data(__data, update)
-        data.pop(cls.clinic, None)  # a row never moves to another clinic
-        return ScopedUpdate(cls, data)
+        kept = {k: v for k, v in data.items() if not _is_clinic_key(k)}  # rows never move clinic
+        if data and not kept:
+            raise TypeError("a tenant row's clinic cannot be changed")
+        return ScopedUpdate(cls, kept)
 
     @classmethod
     def delete(cls):
@@ -112,24 +129,29 @@ class TenantModel(Model):
     def insert(cls, __data=None, **insert):
         data = cls._normalize_data(__data, insert)
         if not is_unscoped():
+            data = {k: v for k, v in data.items() if not _is_clinic_key(k)}
             data[cls.clinic] = current_clinic_id()
-        return ModelInsert(cls, data)
+        return ScopedInsert(cls, data)
 
     @classmethod
     def insert_many(cls, rows, fields=None):
+        """Rows as dicts, or as sequences in the order of `fields`; each gets the current
+        clinic, whatever clinic value it carried."""
         if is_unscoped():
-            return super().insert_many(rows, fields)
+            return ScopedInsert(cls, insert=rows, columns=fields)
         clinic_id = current_clinic_id()
-        if fields is not None:
-            fields = list(fields)
-            if cls.clinic not in fields and "clinic" not in fields:
-                fields.append(cls.clinic)
-                rows = [tuple(row) + (clinic_id,) for row in rows]
-            else:
-                raise TypeError("insert_many(): leave clinic out of fields; it is set for you")
+        if fields is None:
+            rows = [{**{k: v for k, v in cls._normalize_data(row, {}).items()
+                        if not _is_clinic_key(k)}, cls.clinic: clinic_id} for row in rows]
+            return ScopedInsert(cls, insert=rows)
+        fields = [cls._meta.combined[f] if isinstance(f, str) else f for f in fields]
+        at = next((i for i, f in enumerate(fields) if _is_clinic_key(f)), None)
+        if at is None:
+            fields.append(cls.clinic)
+            rows = [(*row, clinic_id) for row in rows]
         else:
-            rows = [{**row, "clinic": clinic_id} for row in rows]
-        return ModelInsert(cls, insert=rows, columns=fields)
+            rows = [(*row[:at], clinic_id, *row[at + 1:]) for row in map(tuple, rows)]
+        return ScopedInsert(cls, insert=rows, columns=fields)
 
     @classmethod
     def insert_from(cls, query, fields):
@@ -148,6 +170,6 @@ class TenantModel(Model):
 
 
 __all__ = [
-    "Insert", "NoClinicInContext", "TenantModel", "all_clinics", "clinic_context",
+    "NoClinicInContext", "TenantModel", "all_clinics", "clinic_context",
     "current_clinic_id", "set_current_clinic", "reset_current_clinic",
 ]

@@ -86,7 +86,7 @@ def world(app):
 
 
 def csrf_token(client, path="/login"):
-    page = client.get(path)
+    page = client.get(path, follow_redirects=True)
     match = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.get_data(as_text=True))
     return match.group(1)
 

@@ -4,6 +4,7 @@ from flask_login import current_user, login_required
 
 from .. import htmx, sessions
 from ..accounts import AccountError, authenticate_staff, change_password
+from ..models import User
 
 bp = Blueprint("auth", __name__)
 
@@ -48,12 +49,12 @@ def password():
 def password_post():
     if current_user.is_platform_admin:
         return redirect(url_for("admin.index"))
+    user = current_user._get_current_object()
     try:
-        change_password(current_user, request.form.get("current_password", ""),
+        change_password(user, request.form.get("current_password", ""),
                         request.form.get("new_password", ""), sessions.client_ip())
     except AccountError as error:
         return htmx.render("auth/password.html", status=422, errors={error.field: str(error)})
-    user = type(current_user).get_by_id(current_user.id)
-    sessions.start(user)
+    sessions.start(User.get_by_id(user.id))
     flash("パスワードを変更しました。ほかの端末のログインは終了しました。")
     return redirect(url_for("main.home"), code=303)

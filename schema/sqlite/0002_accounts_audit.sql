@@ -60,6 +60,12 @@ CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN
     SELECT RAISE(ABORT, 'audit_log is append-only');
 END;
+-- INSERT OR REPLACE deletes without firing delete triggers (unless recursive_triggers is on).
+CREATE TRIGGER audit_log_no_replace BEFORE INSERT ON audit_log
+WHEN EXISTS (SELECT 1 FROM audit_log WHERE id = NEW.id)
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
 
 -- Events that belong to no clinic: platform-admin log-ins and log-ins naming an unknown clinic.
 CREATE TABLE platform_audit_log (
@@ -81,6 +87,11 @@ BEGIN
     SELECT RAISE(ABORT, 'platform_audit_log is append-only');
 END;
 CREATE TRIGGER platform_audit_log_no_delete BEFORE DELETE ON platform_audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'platform_audit_log is append-only');
+END;
+CREATE TRIGGER platform_audit_log_no_replace BEFORE INSERT ON platform_audit_log
+WHEN EXISTS (SELECT 1 FROM platform_audit_log WHERE id = NEW.id)
 BEGIN
     SELECT RAISE(ABORT, 'platform_audit_log is append-only');
 END;
