@@ -2,10 +2,11 @@
 from flask import Flask
 
 from . import cli, db, errors, security, sessions, views
-from .blueprints import admin, auth, main, users
+from .blueprints import admin, auth, clinic, main, patients, schedule, therapists, users
 from .settings import from_environment
 
-BLUEPRINTS = (auth.bp, main.bp, users.bp, admin.bp)
+BLUEPRINTS = (auth.bp, main.bp, schedule.bp, patients.bp, therapists.bp, users.bp, clinic.bp,
+              admin.bp)
 
 
 def create_app(config=None):

@@ -9,6 +9,8 @@ import os
 import click
 from peewee import DatabaseProxy, OperationalError, SqliteDatabase
 
+from .japanese import normalize_kana, normalize_phone
+
 database = DatabaseProxy()
 
 SQLITE_PRAGMAS = {
@@ -35,7 +37,11 @@ def open_database(location, pragmas=None):
         os.makedirs(os.path.dirname(os.path.abspath(location)), exist_ok=True)
     except OSError as error:
         raise StartupRefused(f"cannot create the database folder for {location}: {error.strerror}")
-    return SqliteDatabase(location, pragmas=merged, lock_type="IMMEDIATE", timeout=10)
+    db = SqliteDatabase(location, pragmas=merged, lock_type="IMMEDIATE", timeout=10)
+    # The search keys of patients, for migrations that fill them in SQL.
+    db.register_function(normalize_kana, "karusaku_kana_key", 1, deterministic=True)
+    db.register_function(normalize_phone, "karusaku_digits", 1, deterministic=True)
+    return db
 
 
 def check_safety(db):

@@ -136,13 +136,14 @@ def test_upgrade_from_version_1_gives_new_columns_their_defaults(tmp_path):
 
 
 def test_fresh_and_stepwise_upgraded_databases_are_identical(tmp_path):
+    names = [f"{version:04d}_{name}" for version, name, _ in migrations.available()]
     with fresh_app(tmp_path / "fresh.db"):
-        assert migrations.upgrade() == ["0001_core", "0002_accounts_audit"]
+        assert migrations.upgrade() == names
         fresh_schema = schema_dump()
         fresh_versions = query("SELECT version, name FROM schema_migrations ORDER BY version")
     with fresh_app(tmp_path / "stepwise.db"):
-        assert migrations.upgrade(target=1) == ["0001_core"]
-        assert migrations.upgrade() == ["0002_accounts_audit"]
+        for version, name in enumerate(names, start=1):
+            assert migrations.upgrade(target=version) == [name]
         assert schema_dump() == fresh_schema
         assert query("SELECT version, name FROM schema_migrations ORDER BY version") \
             == fresh_versions
@@ -177,21 +178,24 @@ def test_init_db_twice_changes_nothing_the_second_time(tmp_path):
 
 # --- a failing migration applies nothing ---------------------------------------------------
 
+LATEST = migrations.available()[-1][0]
+BROKEN = f"{LATEST + 1:04d}_broken"
+
+
 @pytest.fixture
 def broken_schema_dir(tmp_path, monkeypatch):
-    """A schema dir with the real 0001 and 0002 and a 0003 whose second statement is invalid;
-    returns a function that writes 0003's first statement."""
+    """A schema dir with the real migrations and one more, BROKEN, whose second statement is
+    invalid; returns a function that writes its first statement."""
     target = tmp_path / "schema" / "sqlite"
     target.mkdir(parents=True)
     for version, _, path in migrations.available():
-        if version <= 2:
-            shutil.copy(path, target / path.name)
+        shutil.copy(path, target / path.name)
     monkeypatch.setattr(migrations, "SCHEMA_DIR", tmp_path / "schema")
 
     def write(first_statement):
-        (target / "0003_broken.sql").write_text(
+        (target / f"{BROKEN}.sql").write_text(
             f"{first_statement}\nINSERT INTO no_such_table (x) VALUES (1);\n", encoding="utf-8")
-        return target / "0003_broken.sql"
+        return target / f"{BROKEN}.sql"
 
     return write
 
@@ -215,13 +219,13 @@ def test_failing_migration_leaves_nothing_half_applied(app, broken_schema_dir, f
         before = schema_dump(), migration_rows()
         with pytest.raises(peewee.OperationalError, match="no_such_table"):
             migrations.upgrade()
-        assert migrations.current_version() == 2
+        assert migrations.current_version() == LATEST
         assert not exists()
         assert (schema_dump(), migration_rows()) == before
         assert not database.in_transaction()
 
         broken.write_text(statement + "\n", encoding="utf-8")  # mended, it applies
-        assert migrations.upgrade() == ["0003_broken"]
+        assert migrations.upgrade() == [BROKEN]
         assert exists()
 
 
@@ -231,7 +235,7 @@ def test_failing_migration_on_fresh_database_keeps_the_earlier_versions(
     with fresh_app(tmp_path / "fresh.db"):
         with pytest.raises(peewee.OperationalError):
             migrations.upgrade()
-        assert migrations.current_version() == 2
+        assert migrations.current_version() == LATEST
         assert "half_applied" not in table_names()
 
 
@@ -286,3 +290,16 @@ def test_seed_index_exists_under_its_seed_name(app, name):
                       (name,))
         assert found == [(table,)]
         assert [row[2] for row in query(f'PRAGMA index_info("{name}")')] == cols
+
+
+def test_version_3_fills_the_search_keys_of_existing_patients(tmp_path):
+    with fresh_app(tmp_path / "v2.db"):
+        migrations.upgrade(target=2)
+        database.execute_sql("INSERT INTO clinics (code, name, created_at) VALUES ('c', 'C', '2026-01-01')")
+        database.execute_sql(
+            "INSERT INTO patients (clinic_id, chart_number, name, name_kana, phone, created_at,"
+            " updated_at) VALUES (1, 1, '山田 太郎', 'やまだ たろう', '090-1234-5678',"
+            " '2026-01-01', '2026-01-01')")
+        migrations.upgrade()
+        assert query("SELECT kana_key, phone_digits FROM patients") == [
+            ("ヤマダタロウ", "09012345678")]

@@ -8,7 +8,7 @@ from flask_login import current_user
 from .. import htmx, sessions
 from ..accounts import authenticate_admin
 from ..models import PLANS, Clinic
-from ..usage import usage_by_clinic
+from ..plans import usage_by_clinic
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

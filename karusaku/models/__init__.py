@@ -2,8 +2,10 @@
 from .accounts import ROLES, LoginSession, PlatformAdmin, User
 from .audit import AuditLog, PlatformAuditLog
 from .clinic import PLANS, Clinic
-from .people import Patient, Therapist
-from .visits import STATUSES, Appointment, MedicalRecord
+from .appointments import STATUSES, Appointment
+from .patients import Patient
+from .records import MedicalRecord
+from .therapists import Therapist
 
 TENANT_MODELS = [User, Patient, Therapist, Appointment, MedicalRecord, AuditLog]
 

@@ -1,13 +1,14 @@
-"""Appointments and the visit records (施術録) written from them."""
+"""Appointments (予約): booking, moving, the status flow."""
 from datetime import datetime, time, timedelta
 
 from .base import (
-    CharField, ClinicModel, DateField, DateTimeField, ForeignKeyField, IntegerField, TextField,
+    CharField, ClinicModel, DateTimeField, ForeignKeyField, IntegerField, TextField,
     created_at, now,
 )
 from .accounts import User
 from .clinic import Clinic
-from .people import Patient, Therapist
+from .patients import Patient
+from .therapists import Therapist
 
 STATUSES = {
     "booked": "予約",
@@ -59,24 +60,3 @@ class Appointment(ClinicModel):
         if therapist_id is not None:
             query = query.where(cls.therapist == therapist_id)
         return query.objects()
-
-
-class MedicalRecord(ClinicModel):
-    clinic = ForeignKeyField(Clinic, column_name="clinic_id", backref="+")
-    patient = ForeignKeyField(Patient, column_name="patient_id", backref="+")
-    therapist = ForeignKeyField(Therapist, column_name="therapist_id", backref="+")
-    appointment = ForeignKeyField(Appointment, column_name="appointment_id", null=True,
-                                  backref="+")
-    visit_date = DateField()
-    symptoms = TextField(default="")
-    diagnosis = TextField(default="")
-    treatment = TextField(default="")
-    prescription = TextField(default="")
-    notes = TextField(default="")
-    body_chart = TextField(default="[]")
-    created_by = ForeignKeyField(User, column_name="created_by", null=True, backref="+")
-    created_at = created_at()
-    updated_at = DateTimeField(default=now)
-
-    class Meta:
-        table_name = "medical_records"
