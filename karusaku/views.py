@@ -2,7 +2,10 @@
 from flask import current_app
 from flask_login import current_user
 
+import json
+
 from .japanese import WEEKDAYS_JA
+from .models import STATUSES
 
 # (endpoint, label, roles that see it); entries whose endpoint is not registered are skipped.
 NAVIGATION = [
@@ -35,7 +38,27 @@ def hhmm(value):
     return value.strftime("%H:%M") if value else ""
 
 
+def _slot_text(slot):
+    return f"{slot.get('start', '')}（{slot.get('minutes', '')}分・{slot.get('therapist', '')}）"
+
+
+def history_label(entry):
+    """An audit row of an appointment in words: 予約を登録、変更、状態の変更."""
+    detail = json.loads(entry.detail) if entry.detail else {}
+    if entry.action == "appointment_booked":
+        return f"予約を登録 {_slot_text(detail)}"
+    if entry.action == "appointment_moved":
+        return f"予約を変更 {_slot_text(detail.get('from', {}))} → {_slot_text(detail.get('to', {}))}"
+    if entry.action == "appointment_status":
+        return (f"状態を変更 {STATUSES.get(detail.get('from'), '')} → "
+                f"{STATUSES.get(detail.get('to'), '')}")
+    if entry.action == "appointment_edited":
+        return "メモを変更"
+    return entry.action
+
+
 def init_app(app):
     app.jinja_env.globals["navigation"] = navigation
+    app.jinja_env.globals["history_label"] = history_label
     app.jinja_env.filters["date_ja"] = date_ja
     app.jinja_env.filters["hhmm"] = hhmm

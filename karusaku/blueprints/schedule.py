@@ -1,9 +1,197 @@
 """The day schedule, the week view, and booking, moving and checking in appointments."""
-from flask import Blueprint
+from datetime import timedelta
 
-from ..access import names_object, require_staff
-from ..models import Appointment
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_login import current_user
+
+from .. import booking, htmx
+from ..access import get_or_404, names_object, require_staff, roles
+from ..clock import today
+from ..forms import FormReader, Invalid
+from ..models import Appointment, Clinic, Patient, Therapist
+from ..models.appointments import ACTION_LABELS, REPEATS, BookingConflict, check_slot, read_slot_form
+from ..plans import PlanLimitReached
+from ..schedule import day_grid, day_info, week_grid
+from ..tenancy import current_clinic_id
 
 bp = Blueprint("schedule", __name__)
 bp.before_request(require_staff)
 names_object("appointment_id", Appointment)
+
+BOOKERS = ("owner", "receptionist")
+
+
+def _clinic():
+    return Clinic.get_by_id(current_clinic_id())
+
+
+def _view_args():
+    """The day and therapist filter asked for (?date=, ?therapist_id=); 422 for nonsense,
+    404 for a therapist who is not there."""
+    form = FormReader(request.values)
+    day = form.date("date", "日付") if form.raw("date") else None
+    therapist_id = form.integer("therapist_id", "施術者", minimum=1)
+    if form.errors:
+        abort(422)
+    therapist = get_or_404(Therapist, therapist_id) if therapist_id else None
+    return day or today(), therapist
+
+
+def _own_therapist():
+    return Therapist.for_user(current_user.id) if current_user.role == "therapist" else None
+
+
+def _day_context(day, therapist=None, moving=None):
+    clinic = _clinic()
+    therapists = list(Therapist.active()) if therapist is None else [therapist]
+    own = _own_therapist()
+    if own in therapists:  # a therapist sees their own column first
+        therapists.remove(own)
+        therapists.insert(0, own)
+    appointments = list(Appointment.for_day(day, therapist.id if therapist else None))
+    starts, columns = day_grid(clinic, day, therapists, appointments)
+    return dict(
+        day=day, info=day_info(clinic, day), starts=starts, columns=columns, clinic=clinic,
+        therapist=therapist, all_therapists=list(Therapist.active()), moving=moving,
+        cancelled=[a for a in appointments if not a.is_active],
+        can_book=current_user.role in BOOKERS, prev_day=day - timedelta(days=1),
+        next_day=day + timedelta(days=1), today=today(), action_labels=ACTION_LABELS,
+    )
+
+
+def _schedule_fragment(day, therapist=None, status=200, **headers):
+    response = htmx.render("schedule/day.html", block="schedule", status=status,
+                           **_day_context(day, therapist))
+    response.headers.update(headers)
+    return response
+
+
+@bp.get("/schedule")
+def day():
+    day, therapist = _view_args()
+    moving = None
+    if request.args.get("move", "").isdigit():
+        moving = get_or_404(Appointment, int(request.args["move"]))
+    return htmx.render("schedule/day.html", block="schedule",
+                       **_day_context(day, therapist, moving))
+
+
+@bp.get("/schedule/week")
+def week():
+    day, therapist = _view_args()
+    therapist = therapist or _own_therapist() or Therapist.active().first()
+    if therapist is None:
+        return htmx.render("schedule/week.html", block="week", therapist=None, columns=[],
+                           times=[], all_therapists=[], day=day)
+    first = day - timedelta(days=day.weekday())
+    times, columns = week_grid(_clinic(), first, therapist,
+                               Appointment.between(first, first + timedelta(days=6), therapist.id))
+    return htmx.render("schedule/week.html", block="week", therapist=therapist, columns=columns,
+                       times=times, all_therapists=list(Therapist.listing()), day=first,
+                       prev_week=first - timedelta(days=7), next_week=first + timedelta(days=7),
+                       can_book=current_user.role in BOOKERS)
+
+
+def _booking_form(status=200, form=None, errors=None, **extra):
+    values = dict(form or {})
+    q = values.get("q", "").strip()
+    picked_id = int(values["patient_id"]) if values.get("patient_id", "").isdigit() else None
+    return htmx.render(
+        "schedule/new.html", block="booking", status=status, form=values, errors=errors or {},
+        therapists=list(Therapist.active()), repeats=REPEATS, q=q, pick_q=q,
+        pick_matches=list(Patient.search(q).limit(20)) if q else [], pick_selected=picked_id,
+        picked=Patient.get_or_none(Patient.id == picked_id) if picked_id else None, **extra)
+
+
+@bp.get("/appointments/new")
+@roles(*BOOKERS)
+def new_appointment():
+    values = {"duration_minutes": "30", **request.args.to_dict()}
+    if "start" in values:
+        values.setdefault("appointment_date", values.pop("start"))
+    return _booking_form(form=values)
+
+
+@bp.post("/appointments")
+@roles(*BOOKERS)
+def book():
+    values = request.form.to_dict()
+    try:
+        wanted = booking.read_request(request.form)
+        if wanted.is_series and not request.form.get("confirm"):
+            return _booking_form(form=values, series=booking.preview(wanted))
+        booked, skipped = booking.book(wanted, by=current_user)
+    except Invalid as error:
+        return _booking_form(422, values, error.errors)
+    except BookingConflict as error:
+        return _booking_form(409, values, {"appointment_date": str(error)})
+    except PlanLimitReached as error:
+        return _booking_form(403, values, {"patient_id": str(error)})
+    first = booked[0]
+    message = f"{first.patient.name}さんの予約を{len(booked)}件登録しました。"
+    if skipped:
+        message += "予約できなかった日時: " + "、".join(f"{s.start:%m/%d %H:%M}" for s in skipped)
+    flash(message)
+    target = url_for("schedule.day", date=first.appointment_date.date().isoformat())
+    if htmx.is_htmx():
+        return _schedule_fragment(first.appointment_date.date(), status=201, **{
+            "HX-Retarget": "#schedule", "HX-Reswap": "outerHTML", "HX-Push-Url": target})
+    return redirect(target, code=303)
+
+
+def _appointment_page(appointment, status=200, errors=None, form=None):
+    return htmx.render(
+        "schedule/appointment.html", status=status, appointment=appointment,
+        errors=errors or {}, form=form or {}, history=list(appointment.history()),
+        next_statuses=appointment.next_statuses(current_user.role), action_labels=ACTION_LABELS,
+        therapists=list(Therapist.active()), can_book=current_user.role in BOOKERS)
+
+
+@bp.get("/appointments/<int:appointment_id>")
+def appointment(appointment_id):
+    return _appointment_page(get_or_404(Appointment, appointment_id))
+
+
+@bp.post("/appointments/<int:appointment_id>")
+@roles(*BOOKERS)
+def move(appointment_id):
+    appointment = get_or_404(Appointment, appointment_id)
+    form = FormReader(request.form)
+    therapist, start, minutes, notes = read_slot_form(form, current=appointment)
+    check_slot(form, _clinic(), therapist, start, minutes)
+    try:
+        form.check()
+        appointment.move(therapist, start, minutes, notes, by=current_user)
+    except Invalid as error:
+        return _after_change(appointment, 422, error.errors, form.values())
+    except BookingConflict as error:
+        return _after_change(appointment, 409, {"appointment_date": str(error)}, form.values())
+    flash("予約を変更しました。")
+    return _after_change(appointment)
+
+
+@bp.post("/appointments/<int:appointment_id>/status")
+def set_status(appointment_id):
+    appointment = get_or_404(Appointment, appointment_id)
+    status = request.form.get("status", "")
+    try:
+        appointment.change_status(status, current_user.role, by=current_user)
+    except Invalid as error:
+        return _after_change(appointment, 422, error.errors)
+    except BookingConflict as error:
+        return _after_change(appointment, 409, {"status": str(error)})
+    return _after_change(appointment)
+
+
+def _after_change(appointment, status=200, errors=None, form=None):
+    """The grid again when the change came from it (htmx), else the appointment's page."""
+    if htmx.wants_fragment() and request.headers.get("HX-Target") == "schedule":
+        for message in (errors or {}).values():
+            flash(message, "error")
+        view_therapist = request.form.get("view_therapist_id", "")
+        therapist = (Therapist.get_or_none(Therapist.id == int(view_therapist))
+                     if view_therapist.isdigit() else None)
+        return _schedule_fragment(appointment.appointment_date.date(), therapist, status=status)
+    if errors:
+        return _appointment_page(appointment, status, errors, form)
+    return htmx.see_other(url_for("schedule.appointment", appointment_id=appointment.id))

@@ -1,11 +1,16 @@
-"""Appointments (予約): booking, moving, the status flow."""
+"""Appointments (予約): booking, moving, the status flow.
+
+Overlap is decided inside the write transaction (BEGIN IMMEDIATE) that inserts or moves the
+row, so that of two bookings of one slot at the same moment exactly one succeeds.
+"""
 from datetime import datetime, time, timedelta
 
-from .base import (
-    CharField, ClinicModel, DateTimeField, ForeignKeyField, IntegerField, TextField,
-    created_at, now,
-)
+from ..clock import now
+from ..db import database
+from ..forms import FormReader, Invalid
 from .accounts import User
+from .audit import AuditLog
+from .base import CharField, ClinicModel, DateTimeField, ForeignKeyField, IntegerField, TextField, created_at
 from .clinic import Clinic
 from .patients import Patient
 from .therapists import Therapist
@@ -17,6 +22,67 @@ STATUSES = {
     "cancelled": "キャンセル",
     "no_show": "無断キャンセル",
 }
+# The status flow; an owner may also undo a mistaken change (any status to any other).
+TRANSITIONS = {
+    "booked": ("arrived", "cancelled", "no_show"),
+    "arrived": ("completed", "cancelled"),
+    "completed": (),
+    "cancelled": (),
+    "no_show": (),
+}
+ACTION_LABELS = {"arrived": "来院", "completed": "完了", "cancelled": "キャンセル",
+                 "no_show": "無断キャンセル", "booked": "予約に戻す"}
+MAX_MINUTES = 8 * 60
+REPEATS = {"": "繰り返さない", "weekly": "毎週", "biweekly": "隔週"}
+REPEAT_DAYS = {"weekly": 7, "biweekly": 14}
+
+
+class BookingConflict(Exception):
+    """The therapist already has a non-cancelled appointment at that time (409)."""
+
+    def __init__(self, message, conflicts=()):
+        super().__init__(message)
+        self.conflicts = list(conflicts)
+
+
+def read_slot_form(form, current=None):
+    """therapist, start and minutes of a booking or a move; fields left out keep `current`'s."""
+    def given(name):
+        return current is None or name in form.data
+
+    therapist = current.therapist if current else None
+    if given("therapist_id"):
+        therapist_id = form.integer("therapist_id", "施術者", required=True, minimum=1)
+        therapist = Therapist.get_or_none(Therapist.id == therapist_id) if therapist_id else None
+        if therapist_id and therapist is None:
+            form.error("therapist_id", "施術者を選び直してください")
+    start = current.appointment_date if current else None
+    if given("appointment_date"):
+        start = form.datetime("appointment_date", "日時", required=True)
+    minutes = current.duration_minutes if current else None
+    if given("duration_minutes"):
+        minutes = form.integer("duration_minutes", "所要時間", required=True, minimum=1,
+                               maximum=MAX_MINUTES)
+    notes = current.notes if current else ""
+    if given("notes"):
+        notes = form.text("notes", "メモ", max_length=1000, multiline=True)
+    return therapist, start, minutes, notes
+
+
+def check_slot(form, clinic, therapist, start, minutes):
+    """422-level rules of a slot: an active therapist, inside the clinic's hours."""
+    if therapist is not None and not therapist.is_active:
+        form.error("therapist_id", f"{therapist.name}さんは現在無効のため予約できません")
+    if start is None or not minutes:
+        return
+    end = start + timedelta(minutes=minutes)
+    if clinic.closed_on(start.date()):
+        form.error("appointment_date", "休診日には予約できません")
+        return
+    opens, closes = clinic.hours_for(start.date())
+    if start.time() < opens or end.date() != start.date() or end.time() > closes:
+        form.error("appointment_date",
+                   f"診療時間（{opens:%H:%M}〜{closes:%H:%M}）の中で予約してください")
 
 
 class Appointment(ClinicModel):
@@ -42,21 +108,128 @@ class Appointment(ClinicModel):
     def status_label(self):
         return STATUSES[self.status]
 
+    @property
+    def is_active(self):
+        return self.status != "cancelled"
+
     @classmethod
-    def for_day(cls, day, therapist_id=None):
-        """The day's appointments with patient and therapist names, in time order."""
-        start = datetime.combine(day, time.min)
-        query = (
-            cls.select(cls.id, cls.appointment_date, cls.duration_minutes, cls.status,
-                       cls.therapist, Patient.name.alias("patient_name"),
-                       Patient.name_kana.alias("patient_kana"), Therapist.name.alias("therapist_name"))
+    def _listing(cls):
+        return (
+            cls.select(cls.id, cls.appointment_date, cls.duration_minutes, cls.status, cls.notes,
+                       cls.therapist, cls.patient, Patient.name.alias("patient_name"),
+                       Patient.name_kana.alias("patient_kana"),
+                       Patient.is_new_patient.alias("patient_is_new"),
+                       Therapist.name.alias("therapist_name"))
             .join(Patient, on=(cls.patient == Patient.id))
             .switch(cls)
             .join(Therapist, on=(cls.therapist == Therapist.id))
-            .where(cls.appointment_date >= start,
-                   cls.appointment_date < start + timedelta(days=1))
-            .order_by(cls.appointment_date, Therapist.id)
         )
+
+    @classmethod
+    def between(cls, first_day, last_day, therapist_id=None):
+        """Appointments from first_day to last_day (inclusive) with patient and therapist
+        names, in time order."""
+        start = datetime.combine(first_day, time.min)
+        query = (cls._listing()
+                 .where(cls.appointment_date >= start,
+                        cls.appointment_date < datetime.combine(last_day, time.min) + timedelta(days=1))
+                 .order_by(cls.appointment_date, Therapist.id))
         if therapist_id is not None:
             query = query.where(cls.therapist == therapist_id)
         return query.objects()
+
+    @classmethod
+    def for_day(cls, day, therapist_id=None):
+        return cls.between(day, day, therapist_id)
+
+    @classmethod
+    def overlapping(cls, therapist_id, start, minutes, exclude_id=None):
+        """The therapist's non-cancelled appointments that overlap [start, start + minutes)."""
+        end = start + timedelta(minutes=minutes)
+        query = cls.select(cls.id, cls.appointment_date, cls.duration_minutes).where(
+            cls.therapist == therapist_id, cls.status != "cancelled",
+            cls.appointment_date < end,
+            cls.appointment_date > start - timedelta(minutes=MAX_MINUTES))
+        if exclude_id is not None:
+            query = query.where(cls.id != exclude_id)
+        return [a for a in query if a.ends_at > start]
+
+    @classmethod
+    def _refuse_overlap(cls, therapist, start, minutes, exclude_id=None):
+        conflicts = cls.overlapping(therapist.id, start, minutes, exclude_id)
+        if conflicts:
+            times = "、".join(f"{c.appointment_date:%H:%M}〜{c.ends_at:%H:%M}" for c in conflicts)
+            raise BookingConflict(f"{therapist.name}さんは {start:%m/%d} {times} に別の予約があります",
+                                  conflicts)
+
+    @classmethod
+    def book(cls, patient, therapist, start, minutes, notes="", by=None):
+        """A new appointment; BookingConflict when the therapist is busy then."""
+        with database.atomic():
+            cls._refuse_overlap(therapist, start, minutes)
+            appointment = cls.create(patient=patient, therapist=therapist, appointment_date=start,
+                                     duration_minutes=minutes, notes=notes,
+                                     created_by=by.id if by else None)
+            _log(appointment, "appointment_booked", by,
+                 {"start": f"{start:%Y-%m-%d %H:%M}", "minutes": minutes,
+                  "therapist": therapist.name})
+        return appointment
+
+    def move(self, therapist, start, minutes, notes, by=None):
+        """Change time, therapist, length or notes; BookingConflict when that time is taken."""
+        with database.atomic():
+            if self.is_active:
+                Appointment._refuse_overlap(therapist, start, minutes, exclude_id=self.id)
+            before = {"start": f"{self.appointment_date:%Y-%m-%d %H:%M}",
+                      "minutes": self.duration_minutes, "therapist": self.therapist.name}
+            self.therapist, self.appointment_date = therapist, start
+            self.duration_minutes, self.notes, self.updated_at = minutes, notes, now()
+            self.save()
+            after = {"start": f"{start:%Y-%m-%d %H:%M}", "minutes": minutes,
+                     "therapist": therapist.name}
+            if before != after:
+                _log(self, "appointment_moved", by, {"from": before, "to": after})
+            else:
+                _log(self, "appointment_edited", by)
+
+    def next_statuses(self, role):
+        """The statuses this role may set next: the flow, or (owner) any other to undo a mistake."""
+        if role == "owner":
+            return [s for s in STATUSES if s != self.status]
+        return list(TRANSITIONS[self.status])
+
+    def change_status(self, status, role, by=None):
+        """Move along the status flow (an owner may undo); Invalid for a step not allowed."""
+        if status not in self.next_statuses(role):
+            raise Invalid({"status": f"「{STATUSES[self.status]}」から"
+                                     f"「{STATUSES.get(status, status)}」には変更できません"})
+        with database.atomic():
+            if self.status == "cancelled":  # back from cancelled: the slot must still be free
+                Appointment._refuse_overlap(self.therapist, self.appointment_date,
+                                            self.duration_minutes, exclude_id=self.id)
+            previous, self.status, self.updated_at = self.status, status, now()
+            self.save()
+            _log(self, "appointment_status", by, {"from": previous, "to": status})
+            self.patient.refresh_new_patient_flag()
+
+    def history(self):
+        """Who booked, moved, cancelled or checked it in, and when (from the audit log)."""
+        return AuditLog.for_object("appointment", self.id)
+
+    @classmethod
+    def upcoming_for_patient(cls, patient_id, limit=10):
+        return (cls._listing().where(cls.patient == patient_id, cls.status != "cancelled",
+                                     cls.appointment_date >= now())
+                .order_by(cls.appointment_date).limit(limit).objects())
+
+
+def _log(appointment, action, by, detail=None):
+    who = {"user_id": by.id, "username": by.username} if by else {}
+    AuditLog.append(action, "appointment", appointment.id, detail, **who)
+
+
+def repeat_starts(start, repeat, times):
+    """The start of each booking of a recurring series (the first is `start`)."""
+    if not repeat:
+        return [start]
+    return [start + timedelta(days=REPEAT_DAYS[repeat] * n) for n in range(times)]

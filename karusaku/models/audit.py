@@ -6,6 +6,9 @@ their own), so an altered or removed row shows as a break in the chain.
 import hashlib
 import json
 
+from flask import has_request_context, request
+from flask_login import current_user
+
 from .base import (
     BaseModel, CharField, ClinicModel, DateTimeField, ForeignKeyField, IntegerField, TextField,
     now,
@@ -22,6 +25,17 @@ def _row_hash(prev_hash, fields):
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def _request_defaults(model, ip, who):
+    if not has_request_context():
+        return ip, who
+    ip = ip or request.remote_addr or ""
+    if not who and current_user.is_authenticated:
+        key = "admin_id" if current_user.is_platform_admin else "user_id"
+        if key in model._meta.fields:
+            who = {key: current_user.id, "username": current_user.username}
+    return ip, who
+
+
 class _AuditRow:
     """Appending a row to a chain; subclasses name the chain's columns."""
 
@@ -31,7 +45,9 @@ class _AuditRow:
 
     @classmethod
     def append(cls, action, object_type="", object_id=None, detail=None, ip="", **who):
-        """Write one event; inside a write transaction so the chain cannot fork."""
+        """Write one event; inside a write transaction so the chain cannot fork. Who and from
+        where default to the request's logged-in user and client address."""
+        ip, who = _request_defaults(cls, ip, who)
         with database.atomic():
             last = cls.select(cls.row_hash).order_by(cls.id.desc()).limit(1).first()
             row = cls(
