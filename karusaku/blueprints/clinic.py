@@ -1,7 +1,52 @@
 """The clinic's settings (hours, slot length, details) and its usage against the plan."""
-from flask import Blueprint
+from flask import Blueprint, flash, request, url_for
+from flask_login import current_user
 
-from ..access import require_staff
+from .. import htmx, sessions
+from ..access import require_staff, roles
+from ..forms import FormReader, Invalid
+from ..models import Clinic
+from ..models.clinic import SLOT_CHOICES, WEEKDAY_LABELS, read_settings_form
+from ..plans import LIMIT_LABELS, clinic_usage, limits
+from ..tenancy import current_clinic_id
 
 bp = Blueprint("clinic", __name__)
 bp.before_request(require_staff)
+
+
+def _values(clinic):
+    """The stored settings as the form shows them."""
+    return {"name": clinic.name, "address": clinic.address, "phone": clinic.phone,
+            "email": clinic.email, "opens_at": clinic.opens_at, "closes_at": clinic.closes_at,
+            "slot_minutes": str(clinic.slot_minutes), "closed_weekdays": list(clinic.closed_weekdays)}
+
+
+def _page(status=200, form=None, errors=None):
+    clinic = Clinic.current()
+    used, limit = clinic_usage(), limits(clinic)
+    usage = [(LIMIT_LABELS[kind], used[kind], limit[kind]) for kind in LIMIT_LABELS]
+    return htmx.render("clinic/settings.html", status=status, clinic=clinic,
+                       form=form or _values(clinic), errors=errors or {},
+                       usage=usage, staff_count=used["staff"],
+                       weekdays=WEEKDAY_LABELS, slot_choices=SLOT_CHOICES)
+
+
+@bp.get("/settings")
+@roles("owner")
+def settings():
+    return _page()
+
+
+@bp.post("/settings")
+@roles("owner")
+def update_settings():
+    try:
+        fields = read_settings_form(request.form)
+    except Invalid as error:
+        form = FormReader(request.form).values()
+        form["closed_weekdays"] = request.form.getlist("closed_weekdays")
+        return _page(422, form, error.errors)
+    Clinic.revise_settings(current_clinic_id(), by=current_user, ip=sessions.client_ip(),
+                           **fields)
+    flash("設定を保存しました。")
+    return htmx.see_other(url_for("clinic.settings"))

@@ -1,9 +1,119 @@
 """Therapists: list, new, edit, activate and deactivate."""
-from flask import Blueprint
+from flask import Blueprint, flash, request, url_for
+from flask_login import current_user
 
-from ..access import names_object, require_staff
+from .. import htmx, sessions
+from ..access import get_or_404, names_object, require_staff, roles
+from ..forms import FormReader, Invalid
 from ..models import Therapist
+from ..models.therapists import STATUSES, read_therapist_form
+from ..plans import PlanLimitReached
 
 bp = Blueprint("therapists", __name__, url_prefix="/therapists")
 bp.before_request(require_staff)
 names_object("therapist_id", Therapist)
+
+EMPTY_FORM = {"status": "active", "user_id": ""}
+
+
+def _values(therapist):
+    """A therapist's stored fields as the edit form shows them."""
+    return {"name": therapist.name, "license_number": therapist.license_number,
+            "specialty": therapist.specialty, "phone": therapist.phone,
+            "email": therapist.email, "status": therapist.status,
+            "user_id": str(therapist.user_id or "")}
+
+
+def _account_options(therapist=None):
+    """(value, label) of the login accounts the form offers, "なし" first."""
+    options = [("", "なし")]
+    for user in Therapist.account_choices(therapist):
+        label = f"{user.username}（{user.display_name}）" if user.display_name else user.username
+        options.append((str(user.id), f"{label}・{user.role_label}{'' if user.is_active else '・無効'}"))
+    return options
+
+
+def _list(status=200, message=None):
+    return htmx.render("therapists/index.html", status=status, message=message,
+                       therapists=Therapist.listing_with_accounts(), statuses=STATUSES)
+
+
+def _new_page(status=200, form=None, errors=None, message=None):
+    return htmx.render("therapists/new.html", status=status, form=form or EMPTY_FORM,
+                       errors=errors or {}, message=message, statuses=STATUSES,
+                       accounts=_account_options())
+
+
+def _show(therapist, status=200, form=None, errors=None, message=None):
+    return htmx.render("therapists/show.html", status=status, therapist=therapist,
+                       form=form or _values(therapist), errors=errors or {}, message=message,
+                       statuses=STATUSES, accounts=_account_options(therapist),
+                       counts=therapist.history_counts())
+
+
+def _actor():
+    return {"by": current_user, "ip": sessions.client_ip()}
+
+
+@bp.get("")
+def index():
+    return _list()
+
+
+@bp.get("/new")
+@roles("owner", "receptionist")
+def new():
+    return _new_page()
+
+
+@bp.post("")
+@roles("owner", "receptionist")
+def create():
+    try:
+        therapist = Therapist.add(**read_therapist_form(request.form), **_actor())
+    except Invalid as error:
+        return _new_page(422, FormReader(request.form).values(), error.errors)
+    except PlanLimitReached as error:
+        return _new_page(403, FormReader(request.form).values(), message=str(error))
+    flash(f"施術者「{therapist.name}」を登録しました。")
+    return htmx.see_other(url_for("therapists.show", therapist_id=therapist.id))
+
+
+@bp.get("/<int:therapist_id>")
+def show(therapist_id):
+    return _show(get_or_404(Therapist, therapist_id))
+
+
+@bp.post("/<int:therapist_id>")
+@roles("owner", "receptionist")
+def update(therapist_id):
+    therapist = get_or_404(Therapist, therapist_id)
+    try:
+        therapist.revise(**read_therapist_form(request.form, therapist), **_actor())
+    except Invalid as error:
+        return _show(therapist, 422, FormReader(request.form).values(), error.errors)
+    except PlanLimitReached as error:
+        return _show(get_or_404(Therapist, therapist_id), 403, FormReader(request.form).values(),
+                     message=str(error))
+    flash(f"施術者「{therapist.name}」を更新しました。")
+    return htmx.see_other(url_for("therapists.show", therapist_id=therapist.id))
+
+
+@bp.post("/<int:therapist_id>/status")
+@roles("owner", "receptionist")
+def set_status(therapist_id):
+    therapist = get_or_404(Therapist, therapist_id)
+    status = request.form.get("status", "")
+    back_to_list = request.form.get("from") == "list"
+    if status not in STATUSES:
+        message = "状態は「有効」か「無効」を選んでください。"
+        return _list(422, message) if back_to_list else _show(therapist, 422, message=message)
+    try:
+        therapist.set_status(status, **_actor())
+    except PlanLimitReached as error:
+        therapist = get_or_404(Therapist, therapist_id)
+        return _list(403, str(error)) if back_to_list else _show(therapist, 403, message=str(error))
+    flash(f"施術者「{therapist.name}」を{STATUSES[status]}にしました。")
+    if back_to_list:
+        return htmx.see_other(url_for("therapists.index"))
+    return htmx.see_other(url_for("therapists.show", therapist_id=therapist.id))
