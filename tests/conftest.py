@@ -125,15 +125,37 @@ def as_user(app, world):
     return make
 
 
+class LiveServer:
+    """A real waitress server for the app on a free loopback port, in a thread."""
+
+    def __init__(self, app):
+        self.server = create_server(app, host="127.0.0.1", port=0, threads=8,
+                                    clear_untrusted_proxy_headers=True)
+        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            self.server.run()
+        except OSError:  # the loop's select() on a socket closed by stop()
+            if not self.stopping:
+                raise
+
+    def stop(self):
+        self.stopping = True
+        self.server.close()
+        self.thread.join(timeout=5)
+        self.server.task_dispatcher.shutdown()
+
+
 @pytest.fixture
 def live_server(app):
-    """The app served by a real waitress server on a free loopback port."""
-    server = create_server(app, host="127.0.0.1", port=0, threads=8, clear_untrusted_proxy_headers=True)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=5)
+    """The app served by a real waitress server on a free loopback port; yields its URL."""
+    server = LiveServer(app)
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="session")
