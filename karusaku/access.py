@@ -36,9 +36,8 @@ def roles(*allowed):
         def wrapped(**kwargs):
             if current_user.role not in allowed:
                 for arg, value in kwargs.items():
-                    model = VIEW_ARG_MODELS.get(arg)
-                    if model is not None and model.get_or_none(model.id == value) is None:
-                        abort(404)
+                    if arg in VIEW_ARG_MODELS:
+                        get_or_404(VIEW_ARG_MODELS[arg], value)
                 abort(403)
             return view(**kwargs)
 
@@ -50,6 +49,8 @@ def roles(*allowed):
 
 def get_or_404(model, object_id):
     """The current clinic's row, or 404 (for a missing row and another clinic's alike)."""
+    if not 0 < object_id < 2**63:  # past SQLite's INTEGER: no such row
+        abort(404)
     row = model.get_or_none(model.id == object_id)
     if row is None:
         abort(404)

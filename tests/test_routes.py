@@ -29,9 +29,10 @@ def test_another_clinics_ids_answer_404_and_change_nothing(app, world, as_user, 
         assert snapshot(a.clinic.id) == before
 
 
-def test_missing_ids_answer_404(app, world, as_user):
+@pytest.mark.parametrize("missing_id", [999999, 10**30])
+def test_missing_ids_answer_404(app, world, as_user, missing_id):
     session = as_user("a", "owner")
-    missing = {key: 999999 for key in world["a"].ids()}
+    missing = {key: missing_id for key in world["a"].ids()}
     for rule, method in _with_ids(app):
         if is_staff_route(rule):
             assert request(session, method, url(app, rule, missing)).status_code == 404, rule.rule
