@@ -1,9 +1,118 @@
 """Patients: list with live search, registration, details, editing."""
-from flask import Blueprint
+from flask import Blueprint, current_app, flash, request, url_for
+from flask_login import current_user
 
-from ..access import names_object, require_staff
+from .. import htmx
+from ..access import get_or_404, names_object, require_staff, roles
+from ..forms import Invalid
 from ..models import Patient
+from ..models.patients import EDITABLE, GENDERS, SEARCH_MAX_LENGTH, read_patient_form
+from ..plans import PlanLimitReached
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 bp.before_request(require_staff)
 names_object("patient_id", Patient)
+
+EDITORS = ("owner", "receptionist")
+DUPLICATES_SHOWN = 5
+
+
+def _query():
+    """The search text of the request, trimmed to what a search can use."""
+    return request.args.get("q", "").strip()[:SEARCH_MAX_LENGTH]
+
+
+def _page_number(pages):
+    """The requested page, as a number between 1 and pages (anything else: the nearest)."""
+    value = request.args.get("page", "").strip()
+    number = int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else 1
+    return min(max(number, 1), max(pages, 1))
+
+
+def _typed():
+    """What the user typed into the patient form, to put back into it."""
+    return {key: request.form.get(key, "") for key in EDITABLE}
+
+
+def _current(patient):
+    """A patient's stored details as form values."""
+    values = {key: getattr(patient, key) or "" for key in EDITABLE}
+    values["date_of_birth"] = patient.date_of_birth.isoformat() if patient.date_of_birth else ""
+    return values
+
+
+def _form(patient=None, values=None, errors=None, status=200):
+    return htmx.render("patients/form.html", block="form", status=status, patient=patient,
+                       form=values or {}, errors=errors or {}, genders=GENDERS)
+
+
+@bp.get("")
+def index():
+    q = _query()
+    matches = Patient.search(q)
+    per_page = current_app.config["PER_PAGE"]
+    total = matches.count()
+    pages = (total + per_page - 1) // per_page
+    page = _page_number(pages)
+    return htmx.render("patients/index.html", block="results", q=q, total=total, page=page,
+                       pages=pages, patients=matches.paginate(page, per_page),
+                       can_edit=current_user.role in EDITORS)
+
+
+@bp.get("/pick")
+def pick():
+    q = _query()
+    return htmx.render("patients/pick.html", block="results", pick_q=q,
+                       pick_matches=Patient.pick(q))
+
+
+@bp.get("/new")
+@roles(*EDITORS)
+def new():
+    return _form(values={"gender": ""})
+
+
+@bp.post("")
+@roles(*EDITORS)
+def create():
+    try:
+        patient = Patient.register(**read_patient_form(request.form))
+    except Invalid as error:
+        return _form(values=_typed(), errors=error.errors, status=422)
+    except PlanLimitReached as error:
+        return _form(values=_typed(), errors={"form": str(error)}, status=403)
+    flash(f"患者「{patient.name}」を登録しました（カルテ番号 {patient.chart_number}）。")
+    duplicates = list(patient.possible_duplicates().limit(DUPLICATES_SHOWN + 1))
+    if duplicates:
+        named = "、".join(f"カルテ番号 {p.chart_number} {p.name}" for p in duplicates[:DUPLICATES_SHOWN])
+        more = " ほか" if len(duplicates) > DUPLICATES_SHOWN else ""
+        flash(f"同じ方かもしれない患者がいます（フリガナと生年月日、または電話番号が同じ）: {named}{more}")
+    return htmx.see_other(url_for("patients.show", patient_id=patient.id))
+
+
+@bp.get("/<int:patient_id>")
+def show(patient_id):
+    patient = get_or_404(Patient, patient_id)
+    return htmx.render("patients/show.html", patient=patient,
+                       appointments=list(patient.upcoming_appointments()),
+                       visits=patient.visit_count(), can_edit=current_user.role in EDITORS,
+                       has_schedule="schedule.day" in current_app.view_functions)
+
+
+@bp.get("/<int:patient_id>/edit")
+@roles(*EDITORS)
+def edit(patient_id):
+    patient = get_or_404(Patient, patient_id)
+    return _form(patient, _current(patient))
+
+
+@bp.post("/<int:patient_id>")
+@roles(*EDITORS)
+def update(patient_id):
+    patient = get_or_404(Patient, patient_id)
+    try:
+        patient.revise(**read_patient_form(request.form))
+    except Invalid as error:
+        return _form(patient, _typed(), error.errors, status=422)
+    flash(f"患者「{patient.name}」の情報を更新しました。")
+    return htmx.see_other(url_for("patients.show", patient_id=patient.id))

@@ -99,7 +99,7 @@ def _booking_form(status=200, form=None, errors=None, **extra):
     return htmx.render(
         "schedule/new.html", block="booking", status=status, form=values, errors=errors or {},
         therapists=list(Therapist.active()), repeats=REPEATS, q=q, pick_q=q,
-        pick_matches=list(Patient.search(q).limit(20)) if q else [], pick_selected=picked_id,
+        pick_matches=list(Patient.pick(q)) if q else [], pick_selected=picked_id,
         picked=Patient.get_or_none(Patient.id == picked_id) if picked_id else None, **extra)
 
 

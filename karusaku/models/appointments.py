@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 
 from ..clock import now
 from ..db import database
-from ..forms import FormReader, Invalid
+from ..forms import Invalid
 from .accounts import User
 from .audit import AuditLog
 from .base import CharField, ClinicModel, DateTimeField, ForeignKeyField, IntegerField, TextField, created_at
@@ -215,12 +215,6 @@ class Appointment(ClinicModel):
     def history(self):
         """Who booked, moved, cancelled or checked it in, and when (from the audit log)."""
         return AuditLog.for_object("appointment", self.id)
-
-    @classmethod
-    def upcoming_for_patient(cls, patient_id, limit=10):
-        return (cls._listing().where(cls.patient == patient_id, cls.status != "cancelled",
-                                     cls.appointment_date >= now())
-                .order_by(cls.appointment_date).limit(limit).objects())
 
 
 def _log(appointment, action, by, detail=None):

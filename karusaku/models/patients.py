@@ -1,10 +1,13 @@
 """Patients (患者): registration, search, the per-clinic chart number."""
+import re
+from datetime import datetime, time
+
 from peewee import fn
 
 from ..clock import now, today
 from ..db import database
 from ..forms import FormReader
-from ..japanese import age_on, normalize_kana, normalize_phone
+from ..japanese import age_on, format_wareki, normalize_kana, normalize_phone
 from .base import (
     BooleanField, CharField, ClinicModel, DateField, DateTimeField, ForeignKeyField,
     IntegerField, TextField, created_at,
@@ -13,6 +16,10 @@ from .clinic import Clinic
 
 GENDERS = {"": "未回答", "女性": "女性", "男性": "男性", "その他": "その他"}
 EDITABLE = ("name", "name_kana", "date_of_birth", "gender", "phone", "email", "address")
+SEARCH_MAX_LENGTH = 100
+PICK_LIMIT = 20
+# A query that is a phone or chart number: digits with the separators people type in them.
+_NUMBER_QUERY = re.compile(r"[0-9()+\-\u2010-\u2015\u2212\u30fc]+")
 
 
 def read_patient_form(data, quick=False):
@@ -68,6 +75,14 @@ class Patient(ClinicModel):
     def age(self):
         return age_on(self.date_of_birth, today()) if self.date_of_birth else None
 
+    @property
+    def wareki_birth_date(self):
+        """The date of birth in 和暦 (昭和55年4月1日), or "" when unknown or before 明治."""
+        try:
+            return format_wareki(self.date_of_birth) if self.date_of_birth else ""
+        except ValueError:
+            return ""
+
     @classmethod
     def next_chart_number(cls):
         """The clinic's next カルテ番号; call inside the write transaction that inserts."""
@@ -78,23 +93,32 @@ class Patient(ClinicModel):
         """A new patient with the next chart number, if the plan has room (else PlanLimitReached)."""
         from ..plans import check_room
 
+        from .audit import AuditLog
+
         with database.atomic():
             check_room("patients")
-            return cls.create(chart_number=cls.next_chart_number(), **fields)
+            patient = cls.create(chart_number=cls.next_chart_number(), **fields)
+            AuditLog.append("patient_created", "patient", patient.id)
+            return patient
 
     def revise(self, **fields):
         """Change the patient's own details (not the chart number)."""
+        from .audit import AuditLog
+
+        changed = [key for key in EDITABLE if key in fields and getattr(self, key) != fields[key]]
         for key in EDITABLE:
             if key in fields:
                 setattr(self, key, fields[key])
         self.updated_at = now()
-        self.save()
+        with database.atomic():
+            self.save()
+            AuditLog.append("patient_updated", "patient", self.id, {"fields": changed})
 
     @classmethod
     def search(cls, q=""):
         """Patients matching q by name, kana (any script or width), phone digits or chart number."""
         query = cls.select().order_by(cls.kana_key, cls.id)
-        q = (q or "").strip()
+        q = (q or "").strip()[:SEARCH_MAX_LENGTH]
         if not q:
             return query
         conditions = [cls.name.contains(q)]
@@ -102,14 +126,22 @@ class Patient(ClinicModel):
         if kana:
             conditions.append(cls.kana_key.contains(kana))
         digits = normalize_phone(q)
-        if digits and len(digits) == len(kana):  # q is a number: a phone or a chart number
+        if digits and _NUMBER_QUERY.fullmatch(kana):  # a phone (hyphens allowed) or chart number
             conditions.append(cls.phone_digits.contains(digits))
-            if len(digits) <= 9:
+            if kana.isdigit() and len(digits) <= 9:
                 conditions.append(cls.chart_number == int(digits))
         clause = conditions[0]
         for condition in conditions[1:]:
             clause = clause | condition
         return query.where(clause)
+
+    @classmethod
+    def pick(cls, q, limit=PICK_LIMIT):
+        """Up to `limit` matches of q for the booking form's patient picker; none for an empty q."""
+        if not (q or "").strip():
+            return []
+        return list(cls.search(q).select(cls.id, cls.chart_number, cls.name, cls.name_kana,
+                                         cls.date_of_birth).limit(limit))
 
     def possible_duplicates(self):
         """Other patients with the same kana and date of birth, or the same phone number."""
@@ -129,3 +161,31 @@ class Patient(ClinicModel):
         completed = (Appointment.select().where(Appointment.patient == self.id,
                                                 Appointment.status == "completed").exists())
         Patient.update(is_new_patient=not completed).where(Patient.id == self.id).execute()
+
+    def upcoming_appointments(self, limit=50):
+        """Appointments still to come: later than now, or today's still booked or arrived;
+        never cancelled. With the therapist's name, in time order."""
+        from .appointments import Appointment
+        from .therapists import Therapist
+
+        start_of_today = datetime.combine(today(), time.min)
+        still_today = ((Appointment.appointment_date >= start_of_today)
+                       & Appointment.status.in_(("booked", "arrived")))
+        return (Appointment
+                .select(Appointment.id, Appointment.appointment_date,
+                        Appointment.duration_minutes, Appointment.status,
+                        Therapist.name.alias("therapist_name"))
+                .join(Therapist, on=(Appointment.therapist == Therapist.id))
+                .where(Appointment.patient == self.id, Appointment.status != "cancelled",
+                       (Appointment.appointment_date >= now()) | still_today)
+                .order_by(Appointment.appointment_date, Appointment.id)
+                .limit(limit)
+                .objects())
+
+    def visit_count(self):
+        """How many times the patient came: their completed appointments."""
+        from .appointments import Appointment
+
+        return (Appointment.select(fn.COUNT(Appointment.id))
+                .where(Appointment.patient == self.id, Appointment.status == "completed")
+                .scalar())
