@@ -20,6 +20,15 @@ def slot(page, therapist_name, hhmm):
     return page.locator(f'a.slot[aria-label="{therapist_name} {hhmm} に予約"]')
 
 
+def pick_patient(page, typed):
+    """Search the booking form's picker and choose the first match, once its answer is in."""
+    with page.expect_response(lambda response: "/patients/pick" in response.url):
+        page.fill("#f-q", typed)
+    choice = page.locator("#patient-pick-results input[name=patient_id]").first
+    choice.check()
+    assert choice.is_checked()
+
+
 def test_book_a_slot_by_tapping_it_then_move_it_and_check_in(live_server, world, tablet,
                                                              screenshot_dir):
     page, therapist = tablet, world["a"].therapist.name
@@ -28,9 +37,7 @@ def test_book_a_slot_by_tapping_it_then_move_it_and_check_in(live_server, world,
 
     slot(page, therapist, "14:00").click()
     page.wait_for_selector("#booking-form")
-    page.fill("#f-q", "やまだ")
-    page.wait_for_selector("#patient-pick-results input[name=patient_id]")
-    page.check("#patient-pick-results input[name=patient_id]")
+    pick_patient(page, "やまだ")
     page.screenshot(path=os.path.join(screenshot_dir, "booking-form-768x1024.png"))
     page.click("#booking-form button.primary")
     page.wait_for_selector(".flash >> text=予約を1件登録しました")
@@ -57,9 +64,7 @@ def test_a_conflicting_booking_says_why_in_the_form(live_server, world, tablet):
     open_schedule(page, live_server)
     slot(page, therapist, "09:45").click()
     page.wait_for_selector("#booking-form")
-    page.fill("#f-q", "ヤマダ")
-    page.wait_for_selector("#patient-pick-results input[name=patient_id]")
-    page.check("#patient-pick-results input[name=patient_id]")
+    pick_patient(page, "ヤマダ")
     page.click("#booking-form button.primary")  # 09:45-10:15 runs into the 10:00 booking
     page.wait_for_selector("#booking-form .error >> text=別の予約があります")
     assert page.input_value("#f-appointment_date").endswith("T09:45")
