@@ -27,8 +27,7 @@ def _counting_queries():
     return {
         "patients": Patient.select(fn.COUNT(Patient.id)),
         "therapists": Therapist.select(fn.COUNT(Therapist.id)).where(Therapist.status == "active"),
-        "records_this_month": MedicalRecord.select(fn.COUNT(MedicalRecord.id)).where(
-            MedicalRecord.visit_date >= _month_start(today())),
+        "records_this_month": MedicalRecord.created_since(_month_start(today())),
         "staff": User.select(fn.COUNT(User.id)).where(User.is_active == True),  # noqa: E712
     }
 

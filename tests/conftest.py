@@ -13,7 +13,9 @@ from karusaku import create_app, migrations
 from karusaku.accounts import create_clinic, create_platform_admin, create_user
 from karusaku.clock import today
 from karusaku.db import database
-from karusaku.models import Appointment, AuditLog, MedicalRecord, Patient, Therapist, User
+from karusaku.models import (
+    Appointment, AuditLog, MedicalRecord, Patient, RecordDraft, RecordTemplate, Therapist, User,
+)
 from karusaku.tenancy import clinic_context
 
 PASSWORD = "correct horse battery"
@@ -32,12 +34,14 @@ class ClinicRows:
     patient: object = None
     appointment: object = None
     record: object = None
+    template: object = None
 
     def ids(self):
         """URL argument name -> this clinic's object id."""
         return {"user_id": self.users["owner"].id, "patient_id": self.patient.id,
                 "therapist_id": self.therapist.id, "appointment_id": self.appointment.id,
-                "record_id": self.record.id, "rid": self.record.id}
+                "record_id": self.record.id, "rid": self.record.id,
+                "template_id": self.template.id}
 
 
 def make_clinic(code, name, patient_name, plan="pro"):
@@ -54,9 +58,11 @@ def make_clinic(code, name, patient_name, plan="pro"):
         rows.appointment = Appointment.create(
             patient=rows.patient, therapist=rows.therapist, duration_minutes=30,
             appointment_date=datetime.combine(today(), time(10, 0)), notes=f"{name}の予約メモ")
-        rows.record = MedicalRecord.create(
-            patient=rows.patient, therapist=rows.therapist, appointment=rows.appointment,
-            visit_date=today(), symptoms=f"{name}の症状", created_by=rows.users["therapist"])
+        rows.record = MedicalRecord.write(
+            rows.patient, rows.users["therapist"], therapist=rows.therapist,
+            appointment=rows.appointment, visit_date=today(), symptoms=f"{name}の症状")
+        rows.template = RecordTemplate.create(field="treatment", title="肩", body=f"{name}の定型文")
+        RecordDraft.keep(rows.users["owner"], rows.patient.id, None, {"symptoms": f"{name}の下書き"})
         AuditLog.append("test_row", "patient", rows.patient.id)
     return rows
 

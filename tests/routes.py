@@ -3,7 +3,7 @@ from karusaku.db import database
 
 SKIPPED_ENDPOINTS = {"static"}
 TENANT_TABLES = ["users", "patients", "therapists", "appointments", "medical_records",
-                 "audit_log"]
+                 "record_revisions", "record_drafts", "record_templates", "audit_log"]
 
 
 def routes(app, prefix=None):

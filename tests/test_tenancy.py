@@ -14,7 +14,8 @@ import pytest
 from karusaku.clock import now, today
 from karusaku.db import database
 from karusaku.models import (
-    TENANT_MODELS, Appointment, AuditLog, Clinic, MedicalRecord, Patient, Therapist, User,
+    TENANT_MODELS, Appointment, AuditLog, Clinic, MedicalRecord, Patient, RecordDraft,
+    RecordRevision, RecordTemplate, Therapist, User,
 )
 from karusaku.tenancy import NoClinicInContext, all_clinics, clinic_context
 
@@ -22,8 +23,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent / "karusaku"
 
 # A free-text column of each tenant table, for harmless updates and minimal inserts.
 TEXT_FIELD = {User: "display_name", Patient: "address", Therapist: "specialty",
-              Appointment: "notes", MedicalRecord: "notes", AuditLog: "detail"}
-WRITABLE_MODELS = [m for m in TENANT_MODELS if m is not AuditLog]
+              Appointment: "notes", MedicalRecord: "notes", AuditLog: "detail",
+              RecordRevision: "notes", RecordDraft: "content", RecordTemplate: "title"}
+APPEND_ONLY = {AuditLog, RecordRevision}  # the database refuses their UPDATE
+WRITABLE_MODELS = [m for m in TENANT_MODELS if m not in APPEND_ONLY]
 _fresh_numbers = itertools.count(900)
 
 
@@ -68,6 +71,13 @@ def fresh_values(model, rows):
                               "duration_minutes": 15, "notes": f"fresh {n}"},
         MedicalRecord: lambda: {"patient": rows.patient.id, "therapist": rows.therapist.id,
                                 "visit_date": date(2030, 1, 1), "notes": f"fresh {n}"},
+        RecordRevision: lambda: {"record": rows.record.id, "revision": n, "action": "edited",
+                                 "therapist": rows.therapist.id, "visit_date": date(2030, 1, 1),
+                                 "edited_at": datetime(2030, 1, 1, 9, 0), "notes": f"fresh {n}"},
+        RecordDraft: lambda: {"user": rows.users["receptionist"].id, "patient": rows.patient.id,
+                              "record": rows.record.id, "content": f"fresh {n}",
+                              "updated_at": datetime(2030, 1, 1, 9, 0)},
+        RecordTemplate: lambda: {"field": "notes", "title": f"fresh {n}", "body": "本文"},
     }[model]()
 
 

@@ -4,13 +4,15 @@ from .audit import AuditLog, PlatformAuditLog
 from .clinic import PLANS, Clinic
 from .appointments import STATUSES, Appointment
 from .patients import Patient
-from .records import MedicalRecord
+from .records import MedicalRecord, RecordDraft, RecordRevision, RecordTemplate
 from .therapists import Therapist
 
-TENANT_MODELS = [User, Patient, Therapist, Appointment, MedicalRecord, AuditLog]
+TENANT_MODELS = [User, Patient, Therapist, Appointment, MedicalRecord, RecordRevision, RecordDraft,
+                 RecordTemplate, AuditLog]
 
 __all__ = [
     "AuditLog", "Appointment", "Clinic", "LoginSession", "MedicalRecord", "PLANS", "Patient",
-    "PlatformAdmin", "PlatformAuditLog", "ROLES", "STATUSES", "TENANT_MODELS", "Therapist",
+    "PlatformAdmin", "PlatformAuditLog", "ROLES", "RecordDraft", "RecordRevision",
+    "RecordTemplate", "STATUSES", "TENANT_MODELS", "Therapist",
     "User",
 ]

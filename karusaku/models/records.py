@@ -1,10 +1,73 @@
-"""Visit records (施術録)."""
+"""Visit records (施術録): writing, revising with a full revision each time, soft deletion,
+drafts of what is being typed, and the clinic's templates (定型文).
+
+Nothing is silently overwritten: every save appends a RecordRevision with the full content,
+who and when; an edit carries the version it started from, so a save from a second tab that
+did not see the first one's change is refused (EditConflict) instead of overwriting it.
+"""
+import json
+
+from peewee import fn
+
+from ..clock import now
+from ..db import database
+from ..forms import FormReader
 from .accounts import User
 from .appointments import Appointment
-from .base import ClinicModel, DateField, DateTimeField, ForeignKeyField, TextField, created_at, now
+from .audit import AuditLog
+from .base import (
+    CharField, ClinicModel, DateField, DateTimeField, ForeignKeyField, IntegerField, TextField,
+    created_at,
+)
 from .clinic import Clinic
 from .patients import Patient
 from .therapists import Therapist
+
+FIELDS = {
+    "symptoms": "症状・主訴",
+    "diagnosis": "所見・評価",
+    "treatment": "施術内容",
+    "prescription": "指導・セルフケア",
+    "notes": "備考",
+}
+MAX_TEXT = 10000
+CONTENT = ("therapist_id", "visit_date", *FIELDS, "body_chart")
+
+
+class EditConflict(Exception):
+    """The record was saved elsewhere after this edit began (409)."""
+
+
+class NotAllowed(Exception):
+    """The user may not do this to the record (403); the message is Japanese."""
+
+
+def read_record_form(data, patient):
+    """The record fields of a submitted form, cleaned; raises forms.Invalid."""
+    from ..body_chart import dumps, read_marks
+
+    form = FormReader(data)
+    therapist_id = form.integer("therapist_id", "施術者", required=True, minimum=1)
+    therapist = Therapist.get_or_none(Therapist.id == therapist_id) if therapist_id else None
+    if therapist_id and therapist is None:
+        form.error("therapist_id", "施術者を選び直してください")
+    fields = {
+        "therapist": therapist,
+        "visit_date": form.date("visit_date", "施術日", required=True),
+        **{name: form.text(name, label, max_length=MAX_TEXT, multiline=True)
+           for name, label in FIELDS.items()},
+        "body_chart": dumps(read_marks(form)),
+    }
+    appointment_id = form.integer("appointment_id", "予約", minimum=1)
+    fields["appointment"] = None
+    if appointment_id:
+        appointment = Appointment.get_or_none(Appointment.id == appointment_id,
+                                              Appointment.patient == patient.id)
+        if appointment is None:
+            form.error("appointment_id", "予約を選び直してください")
+        fields["appointment"] = appointment
+    form.check()
+    return fields
 
 
 class MedicalRecord(ClinicModel):
@@ -20,9 +83,238 @@ class MedicalRecord(ClinicModel):
     prescription = TextField(default="")
     notes = TextField(default="")
     body_chart = TextField(default="[]")
+    version = IntegerField(default=1)
     created_by = ForeignKeyField(User, column_name="created_by", null=True, backref="+")
+    updated_by = IntegerField(null=True)
     created_at = created_at()
     updated_at = DateTimeField(default=now)
+    deleted_at = DateTimeField(null=True)
+    deleted_by = IntegerField(null=True)
+    deleted_reason = TextField(default="")
 
     class Meta:
         table_name = "medical_records"
+
+    @property
+    def is_deleted(self):
+        return self.deleted_at is not None
+
+    @property
+    def marks(self):
+        from ..body_chart import loads
+
+        return loads(self.body_chart)
+
+    def content(self):
+        """The fields a revision keeps, as plain values."""
+        return {"therapist_id": self.therapist_id, "visit_date": self.visit_date,
+                **{name: getattr(self, name) for name in (*FIELDS, "body_chart")}}
+
+    @classmethod
+    def chart(cls, patient_id, include_deleted=False, first_day=None, last_day=None):
+        """A patient's records, newest visit first, with therapist name and author."""
+        query = (cls.select(cls, Therapist.name.alias("therapist_name"),
+                            User.username.alias("author_username"),
+                            User.display_name.alias("author_name"))
+                 .join(Therapist, on=(cls.therapist == Therapist.id))
+                 .switch(cls)
+                 .join(User, on=(cls.created_by == User.id))
+                 .where(cls.patient == patient_id)
+                 .order_by(cls.visit_date.desc(), cls.id.desc()))
+        if not include_deleted:
+            query = query.where(cls.deleted_at.is_null())
+        if first_day:
+            query = query.where(cls.visit_date >= first_day)
+        if last_day:
+            query = query.where(cls.visit_date <= last_day)
+        return query.objects()
+
+    @classmethod
+    def last_for(cls, patient_id):
+        return (cls.select().where(cls.patient == patient_id, cls.deleted_at.is_null())
+                .order_by(cls.visit_date.desc(), cls.id.desc()).first())
+
+    @classmethod
+    def for_appointment(cls, appointment_id):
+        return cls.get_or_none(cls.appointment == appointment_id, cls.deleted_at.is_null())
+
+    @classmethod
+    def write(cls, patient, by, **fields):
+        """A new record with its first revision; the plan's monthly limit is checked here."""
+        from ..plans import check_room
+
+        with database.atomic():
+            check_room("records_this_month")
+            record = cls.create(patient=patient, created_by=by.id, updated_by=by.id, **fields)
+            RecordRevision.append(record, "created", by)
+            RecordDraft.discard(by, patient.id, None)
+            AuditLog.append("record_created", "record", record.id, {"patient_id": patient.id})
+        return record
+
+    def revise(self, by, expected_version, **fields):
+        """Save an edit as a new revision; EditConflict when the record changed meanwhile."""
+        with database.atomic():
+            changes = {MedicalRecord._meta.fields[k]: v for k, v in fields.items()}
+            saved = (MedicalRecord.update({**changes, MedicalRecord.version: expected_version + 1,
+                                           MedicalRecord.updated_by: by.id,
+                                           MedicalRecord.updated_at: now()})
+                     .where(MedicalRecord.id == self.id, MedicalRecord.version == expected_version,
+                            MedicalRecord.deleted_at.is_null())
+                     .execute())
+            if not saved:
+                raise EditConflict("このカルテは別の画面で先に保存されました。"
+                                   "保存されている内容を確かめてから、もう一度保存してください。")
+            record = MedicalRecord.get_by_id(self.id)
+            RecordRevision.append(record, "edited", by)
+            RecordDraft.discard(by, record.patient_id, record.id)
+            AuditLog.append("record_revised", "record", record.id,
+                            {"patient_id": record.patient_id, "version": record.version})
+        return record
+
+    def may_delete(self, user):
+        return user.role == "owner" or self.created_by_id == user.id
+
+    def soft_delete(self, by, reason):
+        """Hide the record, keeping it and its history; only its author or an owner."""
+        if not self.may_delete(by):
+            raise NotAllowed("カルテを削除できるのは、書いた本人か院長だけです。")
+        with database.atomic():
+            MedicalRecord.update(deleted_at=now(), deleted_by=by.id, deleted_reason=reason,
+                                 version=MedicalRecord.version + 1).where(
+                MedicalRecord.id == self.id, MedicalRecord.deleted_at.is_null()).execute()
+            record = MedicalRecord.get_by_id(self.id)
+            RecordRevision.append(record, "deleted", by, reason=reason)
+            AuditLog.append("record_deleted", "record", record.id,
+                            {"patient_id": record.patient_id, "reason": reason})
+        return record
+
+    def revisions(self):
+        return (RecordRevision.select(RecordRevision, User.username.alias("editor_username"),
+                                      User.display_name.alias("editor_name"),
+                                      Therapist.name.alias("therapist_name"))
+                .join(User, on=(RecordRevision.edited_by == User.id))
+                .switch(RecordRevision)
+                .join(Therapist, on=(RecordRevision.therapist == Therapist.id))
+                .where(RecordRevision.record == self.id)
+                .order_by(RecordRevision.revision).objects())
+
+    @classmethod
+    def created_since(cls, moment):
+        return cls.select(fn.COUNT(cls.id)).where(cls.created_at >= moment)
+
+
+class RecordRevision(ClinicModel):
+    """One saved state of a record: the full content, who saved it and when. Append-only."""
+
+    clinic = ForeignKeyField(Clinic, column_name="clinic_id", backref="+")
+    record = ForeignKeyField(MedicalRecord, column_name="record_id", backref="+")
+    revision = IntegerField()
+    action = CharField()
+    therapist = ForeignKeyField(Therapist, column_name="therapist_id", backref="+")
+    visit_date = DateField()
+    symptoms = TextField(default="")
+    diagnosis = TextField(default="")
+    treatment = TextField(default="")
+    prescription = TextField(default="")
+    notes = TextField(default="")
+    body_chart = TextField(default="[]")
+    reason = TextField(default="")
+    edited_by = ForeignKeyField(User, column_name="edited_by", null=True, backref="+")
+    edited_at = DateTimeField()
+
+    class Meta:
+        table_name = "record_revisions"
+
+    @classmethod
+    def append(cls, record, action, by, reason=""):
+        number = (cls.select(fn.MAX(cls.revision)).where(cls.record == record.id).scalar() or 0) + 1
+        return cls.create(record=record.id, revision=number, action=action, reason=reason,
+                          edited_by=by.id, edited_at=now(), **record.content())
+
+    def content(self):
+        return {"therapist_id": self.therapist_id, "visit_date": self.visit_date,
+                **{name: getattr(self, name) for name in (*FIELDS, "body_chart")}}
+
+
+class RecordDraft(ClinicModel):
+    """What a user is typing into a record form, saved every few seconds by the form itself."""
+
+    clinic = ForeignKeyField(Clinic, column_name="clinic_id", backref="+")
+    user = ForeignKeyField(User, column_name="user_id", backref="+")
+    patient = ForeignKeyField(Patient, column_name="patient_id", backref="+")
+    record = ForeignKeyField(MedicalRecord, column_name="record_id", null=True, backref="+")
+    base_version = IntegerField(null=True)
+    content = TextField()
+    updated_at = DateTimeField()
+
+    class Meta:
+        table_name = "record_drafts"
+
+    @property
+    def values(self):
+        """The typed form fields (strings), as they were."""
+        try:
+            values = json.loads(self.content)
+        except ValueError:
+            return {}
+        return {k: v for k, v in values.items() if isinstance(k, str) and isinstance(v, str)} \
+            if isinstance(values, dict) else {}
+
+    @classmethod
+    def _where(cls, user, patient_id, record_id):
+        record = cls.record.is_null() if record_id is None else (cls.record == record_id)
+        return (cls.user == user.id) & (cls.patient == patient_id) & record
+
+    @classmethod
+    def find(cls, user, patient_id, record_id=None):
+        return cls.get_or_none(cls._where(user, patient_id, record_id))
+
+    @classmethod
+    def keep(cls, user, patient_id, record_id, values, base_version=None):
+        """Save (or replace) the user's draft of this form."""
+        content = json.dumps(values, ensure_ascii=False)
+        with database.atomic():
+            updated = cls.update(content=content, updated_at=now(), base_version=base_version).where(
+                cls._where(user, patient_id, record_id)).execute()
+            if not updated:
+                cls.create(user=user.id, patient=patient_id, record=record_id, content=content,
+                           base_version=base_version, updated_at=now())
+        return cls.find(user, patient_id, record_id)
+
+    @classmethod
+    def discard(cls, user, patient_id, record_id=None):
+        return cls.delete().where(cls._where(user, patient_id, record_id)).execute()
+
+
+class RecordTemplate(ClinicModel):
+    """A clinic's stock phrase (定型文) for one field of the record form."""
+
+    clinic = ForeignKeyField(Clinic, column_name="clinic_id", backref="+")
+    field = CharField()
+    title = CharField()
+    body = TextField()
+    sort_order = IntegerField(default=0)
+    created_at = created_at()
+
+    class Meta:
+        table_name = "record_templates"
+
+    @classmethod
+    def by_field(cls):
+        """{field: [templates]} for the record form."""
+        grouped = {name: [] for name in FIELDS}
+        for template in cls.select().order_by(cls.field, cls.sort_order, cls.id):
+            grouped.setdefault(template.field, []).append(template)
+        return grouped
+
+
+def read_template_form(data):
+    form = FormReader(data)
+    fields = {
+        "field": form.choice("field", "項目", FIELDS),
+        "title": form.text("title", "見出し", required=True, max_length=50),
+        "body": form.text("body", "本文", required=True, max_length=2000, multiline=True),
+        "sort_order": form.integer("sort_order", "並び順", minimum=0, maximum=9999) or 0,
+    }
+    form.check()
+    return fields
