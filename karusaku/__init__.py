@@ -1,12 +1,14 @@
 """Karusaku: charts and bookings for small manual-therapy clinics."""
 from flask import Flask
 
-from . import cli, db, errors, security, sessions, views
-from .blueprints import admin, auth, clinic, main, patients, schedule, therapists, users
+from . import body_chart, cli, db, errors, security, sessions, views
+from .blueprints import (
+    admin, auth, clinic, main, patients, records, schedule, therapists, users,
+)
 from .settings import from_environment
 
-BLUEPRINTS = (auth.bp, main.bp, schedule.bp, patients.bp, therapists.bp, users.bp, clinic.bp,
-              admin.bp)
+BLUEPRINTS = (auth.bp, main.bp, schedule.bp, patients.bp, records.bp, therapists.bp, users.bp,
+              clinic.bp, admin.bp)
 
 
 def create_app(config=None):
@@ -19,6 +21,7 @@ def create_app(config=None):
     security.init_app(app)
     sessions.init_app(app)
     views.init_app(app)
+    body_chart.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
     for blueprint in BLUEPRINTS:

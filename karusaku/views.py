@@ -6,6 +6,7 @@ import json
 
 from .japanese import WEEKDAYS_JA
 from .models import STATUSES
+from .models.records import revision_changes
 
 # (endpoint, label, roles that see it); entries whose endpoint is not registered are skipped.
 NAVIGATION = [
@@ -14,6 +15,7 @@ NAVIGATION = [
     ("patients.index", "患者", None),
     ("therapists.index", "施術者", None),
     ("users.index", "スタッフ", {"owner"}),
+    ("records.templates", "定型文", {"owner"}),
     ("clinic.settings", "設定", {"owner"}),
 ]
 
@@ -60,5 +62,6 @@ def history_label(entry):
 def init_app(app):
     app.jinja_env.globals["navigation"] = navigation
     app.jinja_env.globals["history_label"] = history_label
+    app.jinja_env.globals["revision_changes"] = revision_changes
     app.jinja_env.filters["date_ja"] = date_ja
     app.jinja_env.filters["hhmm"] = hhmm

@@ -5,7 +5,7 @@ from flask_login import current_user
 from .. import htmx
 from ..access import get_or_404, names_object, require_staff, roles
 from ..forms import Invalid
-from ..models import Patient
+from ..models import MedicalRecord, Patient
 from ..models.patients import EDITABLE, GENDERS, SEARCH_MAX_LENGTH, read_patient_form
 from ..plans import PlanLimitReached
 
@@ -96,6 +96,7 @@ def show(patient_id):
     return htmx.render("patients/show.html", patient=patient,
                        appointments=list(patient.upcoming_appointments()),
                        visits=patient.visit_count(), can_edit=current_user.role in EDITORS,
+                       visit_records=list(MedicalRecord.visits_of(patient.id)),
                        has_schedule="schedule.day" in current_app.view_functions)
 
 

@@ -8,7 +8,7 @@ from .. import booking, htmx
 from ..access import get_or_404, names_object, require_staff, roles
 from ..clock import today
 from ..forms import FormReader, Invalid
-from ..models import Appointment, Clinic, Patient, Therapist
+from ..models import Appointment, Clinic, MedicalRecord, Patient, Therapist
 from ..models.appointments import ACTION_LABELS, REPEATS, BookingConflict, check_slot, read_slot_form
 from ..plans import PlanLimitReached
 from ..schedule import day_grid, day_info, week_grid
@@ -144,7 +144,9 @@ def _appointment_page(appointment, status=200, errors=None, form=None):
         "schedule/appointment.html", status=status, appointment=appointment,
         errors=errors or {}, form=form or {}, history=list(appointment.history()),
         next_statuses=appointment.next_statuses(current_user.role), action_labels=ACTION_LABELS,
-        therapists=list(Therapist.active()), can_book=current_user.role in BOOKERS)
+        therapists=list(Therapist.active()), can_book=current_user.role in BOOKERS,
+        can_chart=current_user.role in ("owner", "therapist"),
+        record=MedicalRecord.for_appointment(appointment.id))
 
 
 @bp.get("/appointments/<int:appointment_id>")

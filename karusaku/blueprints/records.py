@@ -1,0 +1,326 @@
+"""The treatment room: a patient's chart, writing and revising visit records, drafts, history,
+the print view, and the clinic's templates (定型文). Record content is for therapists and owners;
+every read and write of it goes to the audit log."""
+from flask import Blueprint, abort, flash, request, url_for
+from flask_login import current_user
+
+from .. import htmx
+from ..body_chart import read_marks
+from ..access import get_or_404, names_object, require_staff, roles
+from ..clock import today
+from ..forms import FormReader, Invalid
+from ..models import (
+    Appointment, AuditLog, Clinic, MedicalRecord, Patient, RecordDraft, RecordTemplate, Therapist,
+)
+from ..models.records import (
+    FIELDS, MAX_TEXT, EditConflict, NotAllowed, read_record_form, read_template_form,
+)
+from ..plans import PlanLimitReached
+from ..tenancy import current_clinic_id
+
+bp = Blueprint("records", __name__)
+bp.before_request(require_staff)
+names_object("record_id", MedicalRecord)
+names_object("template_id", RecordTemplate)
+
+CLINICAL = ("owner", "therapist")
+FORM_FIELDS = ("therapist_id", "visit_date", "appointment_id", *FIELDS)
+
+
+def _record_or_404(record_id):
+    """A record of this clinic; a deleted one only for owners (it stays in their history)."""
+    record = get_or_404(MedicalRecord, record_id)
+    if record.is_deleted and current_user.role != "owner":
+        abort(404)
+    return record
+
+
+def _read(action, object_type, object_id, **detail):
+    AuditLog.append(action, object_type, object_id, detail or None)
+
+
+# --- the chart ----------------------------------------------------------------------------
+
+@bp.get("/patients/<int:patient_id>/records")
+@roles(*CLINICAL)
+def chart(patient_id):
+    patient = get_or_404(Patient, patient_id)
+    records = list(MedicalRecord.chart(patient.id, include_deleted=current_user.role == "owner"))
+    _read("chart_viewed", "patient", patient.id)
+    upcoming = list(patient.upcoming_appointments(limit=1))
+    return htmx.render("records/chart.html", patient=patient, records=records,
+                       next_appointment=upcoming[0] if upcoming else None,
+                       last=next((r for r in records if not r.is_deleted), None), fields=FIELDS)
+
+
+@bp.get("/patients/<int:patient_id>/records/print")
+@roles(*CLINICAL)
+def print_chart(patient_id):
+    patient = get_or_404(Patient, patient_id)
+    form = FormReader(request.args)
+    first, last = form.date("from", "開始日"), form.date("to", "終了日")
+    if form.errors:
+        abort(422)
+    records = list(MedicalRecord.chart(patient.id, first_day=first, last_day=last))
+    records.reverse()  # on paper, oldest first
+    _read("chart_printed", "patient", patient.id,
+          **{"from": str(first or ""), "to": str(last or "")})
+    return htmx.render("records/print.html", patient=patient, records=records, first=first,
+                       last=last, fields=FIELDS, clinic=Clinic.get_by_id(current_clinic_id()),
+                       printed_on=today())
+
+
+# --- writing ------------------------------------------------------------------------------
+
+def _form_page(patient, record=None, values=None, errors=None, status=200, **extra):
+    values = values or {}
+    return htmx.render(
+        "records/form.html", block="record_form", status=status, patient=patient, record=record,
+        form=values, errors=errors or {}, fields=FIELDS, max_text=MAX_TEXT,
+        marks=read_marks(FormReader(values)),
+        therapists=list(Therapist.active()), templates=RecordTemplate.by_field(),
+        last=MedicalRecord.last_for(patient.id), **extra)
+
+
+def _new_values(patient):
+    """What a new record form starts with: from the appointment, or a copy of a past visit."""
+    own = Therapist.for_user(current_user.id)
+    values = {"visit_date": today().isoformat(), "therapist_id": str(own.id) if own else ""}
+    appointment_id = request.args.get("appointment_id", "")
+    if appointment_id.isdigit():
+        appointment = Appointment.get_or_none(Appointment.id == int(appointment_id),
+                                              Appointment.patient == patient.id)
+        if appointment is not None:
+            values.update(appointment_id=str(appointment.id),
+                          therapist_id=str(appointment.therapist_id),
+                          visit_date=appointment.appointment_date.date().isoformat())
+    copy_from = request.args.get("copy_from", "")
+    if copy_from.isdigit():
+        source = MedicalRecord.get_or_none(MedicalRecord.id == int(copy_from),
+                                           MedicalRecord.patient == patient.id,
+                                           MedicalRecord.deleted_at.is_null())
+        if source is not None:
+            values.update({name: getattr(source, name) for name in FIELDS})
+            values.update(_mark_values(source.marks))
+            values["copied_from"] = source.visit_date.isoformat()
+    return values
+
+
+def _mark_values(marks):
+    return {f"mark-{mark['region']}": mark["kind"] for mark in marks}
+
+
+@bp.get("/patients/<int:patient_id>/records/new")
+@roles(*CLINICAL)
+def new(patient_id):
+    patient = get_or_404(Patient, patient_id)
+    draft = None if request.args.get("copy_from") else RecordDraft.find(current_user, patient.id)
+    values = draft.values if draft else _new_values(patient)
+    return _form_page(patient, values=values, draft=draft)
+
+
+@bp.post("/patients/<int:patient_id>/records")
+@roles(*CLINICAL)
+def create(patient_id):
+    patient = get_or_404(Patient, patient_id)
+    values = _typed()
+    try:
+        record = MedicalRecord.write(patient, current_user, **read_record_form(request.form, patient))
+    except Invalid as error:
+        return _form_page(patient, values=values, errors=error.errors, status=422)
+    except PlanLimitReached as error:
+        return _form_page(patient, values=values, errors={"form": str(error)}, status=403)
+    return _saved(record, "施術録を保存しました。")
+
+
+@bp.get("/records/<int:record_id>/edit")
+@roles(*CLINICAL)
+def edit(record_id):
+    record = _record_or_404(record_id)
+    if record.is_deleted:
+        abort(404)
+    draft = RecordDraft.find(current_user, record.patient_id, record.id)
+    if draft and draft.base_version == record.version:
+        values = draft.values
+    else:
+        values = {**_stored_values(record), "version": str(record.version)}
+        draft = None
+    return _form_page(record.patient, record, values, draft=draft)
+
+
+def _stored_values(record):
+    return {"therapist_id": str(record.therapist_id), "visit_date": record.visit_date.isoformat(),
+            "appointment_id": str(record.appointment_id or ""),
+            **{name: getattr(record, name) for name in FIELDS}, **_mark_values(record.marks)}
+
+
+@bp.post("/records/<int:record_id>")
+@roles(*CLINICAL)
+def update(record_id):
+    record = _record_or_404(record_id)
+    if record.is_deleted:
+        abort(404)
+    values = _typed()
+    form = FormReader(request.form)
+    version = form.integer("version", "版", required=True, minimum=1)
+    try:
+        fields = read_record_form(request.form, record.patient)
+        form.check()
+        record = record.revise(current_user, version, **fields)
+    except Invalid as error:
+        return _form_page(record.patient, record, values, error.errors, 422)
+    except EditConflict as error:
+        RecordDraft.keep(current_user, record.patient_id, record.id, values, record.version)
+        current = MedicalRecord.get_by_id(record.id)
+        return _form_page(record.patient, current, {**values, "version": str(current.version)},
+                          {"form": str(error)}, 409, conflict=current)
+    return _saved(record, "施術録を更新しました。")
+
+
+def _saved(record, message):
+    """The saved record in place of the form (htmx), or a redirect to it."""
+    target = url_for("records.show", record_id=record.id)
+    if htmx.wants_fragment():
+        flash(message)
+        response = _record_page(record)
+        response.headers["HX-Push-Url"] = target
+        return response
+    flash(message)
+    return htmx.see_other(target)
+
+
+def _typed():
+    """What the user typed, to give back (and to keep as a draft)."""
+    return {key: value for key, value in request.form.items()
+            if key != "csrf_token" and (key in FORM_FIELDS or key.startswith("mark-")
+                                        or key == "version")}
+
+
+# --- drafts -------------------------------------------------------------------------------
+
+@bp.post("/patients/<int:patient_id>/records/draft")
+@roles(*CLINICAL)
+def save_draft(patient_id):
+    patient = get_or_404(Patient, patient_id)
+    return _keep_draft(patient.id, None, None)
+
+
+@bp.post("/records/<int:record_id>/draft")
+@roles(*CLINICAL)
+def save_edit_draft(record_id):
+    record = _record_or_404(record_id)
+    version = request.form.get("version", "")
+    return _keep_draft(record.patient_id, record.id, int(version) if version.isdigit() else None)
+
+
+def _keep_draft(patient_id, record_id, base_version):
+    values = _typed()
+    if sum(len(v) for v in values.values()) > MAX_TEXT * (len(FIELDS) + 2):
+        return htmx.render("records/_draft_status.html", status=422, error="下書きが大きすぎます")
+    draft = RecordDraft.keep(current_user, patient_id, record_id, values, base_version)
+    return htmx.render("records/_draft_status.html", draft=draft)
+
+
+@bp.post("/patients/<int:patient_id>/records/draft/discard")
+@roles(*CLINICAL)
+def discard_draft(patient_id):
+    patient = get_or_404(Patient, patient_id)
+    record_id = request.form.get("record_id", "")
+    record = _record_or_404(int(record_id)) if record_id.isdigit() else None
+    RecordDraft.discard(current_user, patient.id, record.id if record else None)
+    flash("下書きを破棄しました。")
+    target = (url_for("records.edit", record_id=record.id) if record
+              else url_for("records.new", patient_id=patient.id))
+    return htmx.see_other(target)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+def _record_page(record, status=200):
+    return htmx.render("records/show.html", block="record", status=status, record=record,
+                       patient=record.patient, fields=FIELDS,
+                       may_delete=record.may_delete(current_user))
+
+
+@bp.get("/records/<int:record_id>")
+@roles(*CLINICAL)
+def show(record_id):
+    record = _record_or_404(record_id)
+    _read("record_viewed", "record", record.id, patient_id=record.patient_id)
+    return _record_page(record)
+
+
+@bp.get("/records/<int:record_id>/history")
+@roles(*CLINICAL)
+def history(record_id):
+    record = _record_or_404(record_id)
+    _read("record_history_viewed", "record", record.id, patient_id=record.patient_id)
+    return htmx.render("records/history.html", record=record, patient=record.patient,
+                       revisions=list(record.revisions()), fields=FIELDS)
+
+
+@bp.post("/records/<int:record_id>/delete")
+@roles(*CLINICAL)
+def delete(record_id):
+    record = _record_or_404(record_id)
+    if record.is_deleted:
+        abort(404)
+    form = FormReader(request.form)
+    reason = form.text("reason", "削除の理由", required=True, max_length=500)
+    try:
+        form.check()
+        record.soft_delete(current_user, reason)
+    except Invalid as error:
+        flash(error.errors["reason"], "error")
+        return _record_page(record, 422)
+    except NotAllowed as error:
+        flash(str(error), "error")
+        return _record_page(record, 403)
+    flash("施術録を削除しました（履歴には残ります）。")
+    return htmx.see_other(url_for("records.chart", patient_id=record.patient_id))
+
+
+# --- templates (定型文) --------------------------------------------------------------------
+
+def _templates_page(status=200, form=None, errors=None):
+    return htmx.render("records/templates.html", status=status, templates=RecordTemplate.by_field(),
+                       fields=FIELDS, form=form or {}, errors=errors or {})
+
+
+@bp.get("/record-templates")
+@roles("owner")
+def templates():
+    return _templates_page()
+
+
+@bp.post("/record-templates")
+@roles("owner")
+def create_template():
+    try:
+        RecordTemplate.create(**read_template_form(request.form))
+    except Invalid as error:
+        return _templates_page(422, request.form.to_dict(), error.errors)
+    flash("定型文を追加しました。")
+    return htmx.see_other(url_for("records.templates"))
+
+
+@bp.post("/record-templates/<int:template_id>")
+@roles("owner")
+def update_template(template_id):
+    template = get_or_404(RecordTemplate, template_id)
+    try:
+        fields = read_template_form(request.form)
+    except Invalid as error:
+        return _templates_page(422, request.form.to_dict(), error.errors)
+    RecordTemplate.update(**fields).where(RecordTemplate.id == template.id).execute()
+    flash("定型文を更新しました。")
+    return htmx.see_other(url_for("records.templates"))
+
+
+@bp.post("/record-templates/<int:template_id>/delete")
+@roles("owner")
+def delete_template(template_id):
+    template = get_or_404(RecordTemplate, template_id)
+    template.delete_instance()
+    flash("定型文を削除しました。")
+    return htmx.see_other(url_for("records.templates"))
