@@ -4,7 +4,8 @@ from datetime import date, datetime, time, timedelta
 from .accounts import create_clinic, create_user
 from .clock import today
 from .db import database
-from .models import Appointment, Clinic, MedicalRecord, Patient, Therapist, User
+from . import body_chart
+from .models import Appointment, Clinic, MedicalRecord, Patient, RecordTemplate, Therapist, User
 from .tenancy import clinic_context
 
 CLINIC_CODE = "sakura"
@@ -38,6 +39,24 @@ TODAY_SLOTS = [  # patient index, therapist index, hour, minute, minutes, status
 ]
 
 
+RECORDS = [  # weeks ago, patient index, body chart marks
+    (3, 0, [("back-shoulder-right", "pain"), ("back-neck", "stiffness")]),
+    (2, 0, [("back-shoulder-right", "pain"), ("back-neck", "stiffness")]),
+    (1, 0, [("back-neck", "stiffness")]),
+    (1, 1, [("back-lower-back", "pain"), ("back-thigh-left", "numbness")]),
+    (3, 2, [("front-knee-right", "pain")]),
+]
+TEMPLATES = [  # field, title, body
+    ("symptoms", "肩こり", "肩から首にかけてのこり。"),
+    ("symptoms", "腰痛", "腰部の痛み。前屈で増悪。"),
+    ("treatment", "手技20分", "手技療法 20分"),
+    ("treatment", "温罨法", "温罨法 10分"),
+    ("treatment", "鍼", "鍼治療（置鍼 15分）"),
+    ("prescription", "ストレッチ", "肩回しのストレッチを1日3回"),
+    ("notes", "次回2週間後", "次回は2週間後"),
+]
+
+
 def seed_if_empty():
     """Create the demo clinic when there is no clinic at all; True when it did."""
     if Clinic.select().exists():
@@ -68,16 +87,18 @@ def _fill():
         Appointment.create(patient=patients[patient], therapist=therapists[therapist],
                            appointment_date=datetime.combine(day, time(hour, minute)),
                            duration_minutes=minutes, status=status)
-    for weeks_ago, patient in ((1, 0), (1, 1), (2, 0), (3, 2)):
-        visit = day - timedelta(weeks=weeks_ago)
+    for weeks_ago, patient, marks in RECORDS:
         author = therapists[weeks_ago % 2]
-        MedicalRecord.create(
-            patient=patients[patient], therapist=author, visit_date=visit,
+        MedicalRecord.write(
+            patients[patient], author.user, therapist=author,
+            visit_date=day - timedelta(weeks=weeks_ago),
             symptoms="右肩の痛み、首のこり。デスクワークで悪化。",
             diagnosis="右僧帽筋の過緊張", treatment="肩甲帯の手技療法 20分、温罨法",
             prescription="肩回しのストレッチを1日3回", notes="次回は2週間後",
-            created_by=author.user,
+            body_chart=body_chart.dumps([{"region": r, "kind": k} for r, k in marks]),
         )
+    for order, (field, title, body) in enumerate(TEMPLATES):
+        RecordTemplate.create(field=field, title=title, body=body, sort_order=order)
 
 
 def logins_text():
