@@ -191,6 +191,15 @@ def tablet(chromium):
 
 
 @pytest.fixture
+def landscape(chromium):
+    """A page at 1024×768, a tablet on its side (the treatment room)."""
+    context = chromium.new_context(viewport={"width": 1024, "height": 768}, locale="ja-JP")
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
 def screenshot_dir(tmp_path):
     """Where browser tests save screenshots: $KARUSAKU_SCREENSHOTS (e.g. docs/screenshots) or a temp dir."""
     target = os.environ.get("KARUSAKU_SCREENSHOTS") or str(tmp_path / "screenshots")
