@@ -13,6 +13,7 @@ def open_schedule(page, base):
     page.wait_for_url(f"{base}/")
     page.click("nav.main-nav >> text=予約表")
     page.wait_for_selector("table.grid")
+    page.wait_for_load_state()
 
 
 def slot(page, therapist_name, hhmm):
@@ -74,6 +75,7 @@ def test_search_a_patient_by_kana(live_server, world, tablet):
     page = tablet
     open_schedule(page, live_server)
     page.click("nav.main-nav >> text=患者")
+    page.wait_for_load_state()  # htmx is ready once the page has loaded
     page.fill("input[name=q]", "ﾔﾏﾀﾞ")
     page.wait_for_url(re.compile(r".*/patients\?q=.*"))
     page.wait_for_selector("#patient-results >> text=山田 太郎")

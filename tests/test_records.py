@@ -4,7 +4,7 @@ limit, roles, the access log and isolation between clinics."""
 import html
 import re
 from contextlib import contextmanager
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import peewee
 import pytest
@@ -18,6 +18,7 @@ from karusaku.models import (
     Appointment, AuditLog, Clinic, MedicalRecord, Patient, RecordDraft, RecordTemplate, Therapist,
 )
 from karusaku.models.records import RecordRevision
+from karusaku.tenancy import clinic_context
 from karusaku.views import date_ja
 
 from .conftest import PASSWORD, Session, login
@@ -36,8 +37,6 @@ CONFLICT = "別の画面で先に保存されました"
 @contextmanager
 def scoped(app, rows):
     """Models usable as one clinic, outside a request."""
-    from karusaku.tenancy import clinic_context
-
     with app.app_context(), clinic_context(rows.clinic.id):
         yield
 
@@ -402,6 +401,18 @@ def test_bad_input_returns_the_form_with_everything_typed_and_saves_nothing(app,
     assert row_counts(app) == before
 
 
+def test_an_htmx_save_with_bad_input_swaps_the_form_back_in(app, therapist, a):
+    before = row_counts(app)
+    response = therapist.post(f"/patients/{a.patient.id}/records",
+                              data=record_form(a, visit_date="abc", symptoms="消えない"),
+                              headers={"HX-Request": "true"})
+    body = text(response)
+    assert response.status_code == 422 and "<html" not in body
+    assert body.lstrip().startswith('<section id="record-form"')
+    assert textarea(body, "symptoms") == "消えない" and "HX-Push-Url" not in response.headers
+    assert row_counts(app) == before
+
+
 def test_another_clinics_therapist_is_refused(app, therapist, world, a):
     before = row_counts(app)
     response = therapist.post(f"/patients/{a.patient.id}/records",
@@ -519,7 +530,8 @@ def test_a_second_tab_does_not_overwrite_the_first(app, therapist, a):
 
 @pytest.mark.xfail(strict=True, reason="BUG: the draft kept on a 409 holds the stale version the "
                    "second tab posted, so reopening the edit form offers it with that version and "
-                   "saving it conflicts again (records.py update: RecordDraft.keep(..., values, ...))")
+                   "saving it conflicts again (records.py update(): RecordDraft.keep(..., values, "
+                   "...) keeps the posted version)")
 def test_the_draft_kept_by_a_conflict_can_be_saved_from_the_edit_form(therapist, a):
     rid = a.record.id
     assert edit(therapist, rid, 1, a, symptoms="一つ目のタブ").status_code == 303
@@ -527,6 +539,8 @@ def test_the_draft_kept_by_a_conflict_can_be_saved_from_the_edit_form(therapist,
     body = text(therapist.get(f"/records/{rid}/edit"))
     assert textarea(body, "symptoms") == "二つ目のタブ" and "下書きを復元しました" in body
     assert input_value(body, "version") == "2"
+    assert edit(therapist, rid, input_value(body, "version"), a,
+                symptoms="二つ目のタブ").status_code == 303
 
 
 def test_a_stale_version_is_a_conflict_and_a_bad_one_is_422(app, therapist, a):
@@ -758,8 +772,8 @@ def test_receptionists_get_403_on_every_record_content_route(app, desk, a):
     assert row_counts(app) == before
     with scoped(app, a):
         assert RecordDraft.find(a.users["receptionist"], pid) is None
-        assert AuditLog.select().where(AuditLog.action.in_(
-            ["chart_viewed", "record_viewed", "record_history_viewed", "chart_printed"])).count() == 0
+        reads = ["chart_viewed", "record_viewed", "record_history_viewed", "chart_printed"]
+        assert AuditLog.select().where(AuditLog.action.in_(reads)).count() == 0
 
 
 def test_receptionists_see_that_a_visit_happened_but_not_what_was_written(desk, a):
@@ -901,8 +915,9 @@ def test_the_print_view_filters_by_date_range(therapist, a):
     day = today() - timedelta(days=20)
     write(therapist, a, symptoms="範囲内", visit_date=day.isoformat())
     write(therapist, a, symptoms="範囲外", visit_date=(day - timedelta(days=1)).isoformat())
+    until = day + timedelta(days=1)
     body = text(therapist.get(f"/patients/{a.patient.id}/records/print"
-                              f"?from={day.isoformat()}&to={(day + timedelta(days=1)).isoformat()}"))
+                              f"?from={day.isoformat()}&to={until.isoformat()}"))
     assert "範囲内" in body and "範囲外" not in body and "A整骨院の症状" not in body
     assert "（1件）" in body
     body = text(therapist.get(f"/patients/{a.patient.id}/records/print?from={today().isoformat()}"))
@@ -984,66 +999,133 @@ def test_a_clinic_id_sent_in_the_form_is_ignored(app, world, therapist):
 HYPOTHESIS = settings(max_examples=40, deadline=None, derandomize=True,
                       suppress_health_check=[HealthCheck.function_scoped_fixture])
 
+
+def mostly(likely, others, one_in=4):
+    """A value of likely, except one time in one_in a value of others."""
+    return st.tuples(st.integers(1, one_in), likely, others).map(
+        lambda drawn: drawn[2] if drawn[0] == 1 else drawn[1])
+
+
+printable = st.characters(blacklist_categories=("Cc", "Cs"))
 texts = st.one_of(
-    st.text(max_size=40),
+    st.text(alphabet=printable, max_size=60),  # mostly what a clinic types: saved
+    st.builds(lambda n, c: c * n, st.integers(9990, 10010), st.sampled_from("あx🙂")),  # MAX_TEXT
+    st.text(max_size=40),  # control characters too
     st.text(alphabet=st.characters(codec="utf-8"), max_size=300),
     st.sampled_from(["", " ", "\x00", "a\x00b", SCRIPT, '"><img src=x onerror=alert(1)>',
                      "🙂" * 500, "🧑‍⚕️", "\u202e", "x" * 10_000, "x" * 10_001,
                      "あ" * 1_000_000, "2026-02-30", "9" * 40, "-1", "0", "1e9", "\r\n" * 50]),
 )
 dates = st.one_of(st.dates().map(lambda d: d.isoformat()), texts)
-marks = st.dictionaries(
-    st.one_of(st.sampled_from([f"mark-{r}" for r in REGIONS]), st.text(max_size=10).map(
-        lambda s: f"mark-{s}")),
-    st.one_of(st.sampled_from(["", "pain", "stiffness", "numbness"]), texts), max_size=4)
+marks = mostly(
+    st.dictionaries(st.sampled_from([f"mark-{r}" for r in REGIONS]),
+                    st.sampled_from(["", "pain", "stiffness", "numbness"]), max_size=6),
+    st.dictionaries(st.one_of(st.sampled_from([f"mark-{r}" for r in REGIONS]),
+                              st.text(max_size=10).map(lambda s: f"mark-{s}")),
+                    st.one_of(st.sampled_from(["", "pain", "stiffness", "numbness"]), texts),
+                    max_size=4))
 
 
 def record_inputs(rows):
-    ids = st.one_of(st.just(str(rows.therapist.id)), st.integers(-10**13, 10**13).map(str), texts)
+    """Mostly valid ids and dates, so that the texts and marks are what gets tested."""
+    ids = mostly(st.just(str(rows.therapist.id)),
+                 st.one_of(st.integers(-10**13, 10**13).map(str), texts))
+    days = mostly(st.dates().map(date.isoformat), dates)
+    appointment = mostly(st.sampled_from(["", str(rows.appointment.id)]), texts)
     fields = st.fixed_dictionaries(
-        {"therapist_id": ids, "visit_date": dates},
-        optional={"appointment_id": st.one_of(st.just(str(rows.appointment.id)), texts),
-                  **{name: texts for name in TEXTS}})
+        {"therapist_id": ids, "visit_date": days},
+        optional={"appointment_id": appointment,
+                  **{name: mostly(st.text(alphabet=printable, max_size=200), texts, 3)
+                     for name in TEXTS}})
     return st.tuples(fields, marks).map(lambda pair: {**pair[0], **pair[1]})
 
 
-def check_answer(app, response, before, data):
+def known_inputs(rows):
+    """Examples that always run: a 1 MB field with a NUL byte, and saved markup and emoji."""
+    valid = {"therapist_id": str(rows.therapist.id), "visit_date": today().isoformat()}
+    return [{**valid, "symptoms": "あ" * 1_000_000, "notes": "a\x00b", "diagnosis": SCRIPT},
+            {**valid, "symptoms": SCRIPT, "notes": "🙂🧑‍⚕️" * 100, f"mark-{NECK}": "pain"},
+            {**valid, f"mark-{NECK}": SCRIPT}]
+
+
+def check_answer(session, app, response, before, data):
     assert response.status_code < 500, (response.status_code, data)
     if 400 <= response.status_code < 500:
         assert row_counts(app) == before, (response.status_code, data)
     if response.status_code in (409, 422):
         assert SCRIPT not in text(response)
+    if response.status_code == 303:
+        page = session.get(response.headers["Location"])
+        assert page.status_code == 200 and SCRIPT not in text(page)
 
 
 def test_arbitrary_input_to_the_create_form(app, world, therapist):
     a = world["a"]
 
-    @HYPOTHESIS
-    @given(record_inputs(a))
     def post(data):
         before = row_counts(app)
         response = therapist.post(f"/patients/{a.patient.id}/records", data=data)
-        check_answer(app, response, before, data)
+        check_answer(therapist, app, response, before, data)
         if response.status_code == 303:
             assert row_counts(app) == (before[0] + 1, before[1] + 1)
+        return response.status_code
 
-    post()
+    assert [post(data) for data in known_inputs(a)] == [422, 303, 422]
+
+    @HYPOTHESIS
+    @given(record_inputs(a))
+    def arbitrary(data):
+        post(data)
+
+    arbitrary()
 
 
 def test_arbitrary_input_to_the_edit_form(app, world, therapist):
     a = world["a"]
 
-    @HYPOTHESIS
-    @given(record_inputs(a), st.one_of(st.none(), texts))
-    def post(data, version):
+    def post(data, version=None):
         with scoped(app, a):
             current = MedicalRecord.get_by_id(a.record.id).version
         before = row_counts(app)
-        response = therapist.post(f"/records/{a.record.id}",
-                                  data={**data, "version": str(current) if version is None
-                                        else version})
-        check_answer(app, response, before, data)
+        response = therapist.post(f"/records/{a.record.id}", data={
+            **data, "version": str(current) if version is None else version})
+        check_answer(therapist, app, response, before, data)
         if response.status_code == 303:
             assert row_counts(app) == (before[0], before[1] + 1)
+        return response.status_code
 
-    post()
+    assert [post(data) for data in known_inputs(a)] == [422, 303, 422]
+
+    @HYPOTHESIS
+    @given(record_inputs(a), mostly(st.none(), st.one_of(st.integers().map(str), texts)))
+    def arbitrary(data, version):
+        post(data, version)
+
+    arbitrary()
+
+
+# --- records from before authorship was kept ----------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="BUG: a record with no author (created_by NULL, as the "
+                   "seed's rows and the 0004 migration leave them) vanishes from the chart, the "
+                   "print view and its history: MedicalRecord.chart() and revisions() INNER JOIN "
+                   "users (models/records.py); use JOIN.LEFT_OUTER")
+def test_a_record_without_a_known_author_stays_readable(app, therapist, a):
+    moment = datetime.combine(today() - timedelta(days=400), time(9, 0))
+    stamp = moment.strftime("%Y-%m-%d %H:%M:%S")
+    with app.app_context():
+        with database.atomic():
+            rid = database.execute_sql(
+                "INSERT INTO medical_records (clinic_id, patient_id, therapist_id, visit_date, "
+                "symptoms, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
+                (a.clinic.id, a.patient.id, a.therapist.id, stamp[:10], "移行前の症状", stamp,
+                 stamp)).lastrowid
+            database.execute_sql(  # what schema version 4 gives an old record
+                "INSERT INTO record_revisions (clinic_id, record_id, revision, action, "
+                "therapist_id, visit_date, symptoms, edited_by, edited_at) "
+                "VALUES (?, ?, 1, 'created', ?, ?, ?, NULL, ?)",
+                (a.clinic.id, rid, a.therapist.id, stamp[:10], "移行前の症状", stamp))
+    assert "移行前の症状" in text(therapist.get(f"/records/{rid}"))
+    assert "移行前の症状" in text(therapist.get(f"/patients/{a.patient.id}/records"))
+    assert "移行前の症状" in text(therapist.get(f"/patients/{a.patient.id}/records/print"))
+    assert "第1版" in text(therapist.get(f"/records/{rid}/history"))
