@@ -302,9 +302,6 @@ def test_the_form_from_an_appointment_prefills_therapist_date_and_appointment(ap
     assert input_value(body, "appointment_id") == str(appointment.id)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an earlier new-record draft of the patient replaces "
-                   "the appointment's prefill, so the record written from an appointment is not "
-                   "linked to it (records.py new(): draft.values used instead of _new_values)")
 def test_a_draft_does_not_lose_the_appointment_the_form_was_opened_from(app, owner, a):
     day = today() - timedelta(days=3)
     appointment = arrived_appointment(app, a, day)
@@ -528,10 +525,6 @@ def test_a_second_tab_does_not_overwrite_the_first(app, therapist, a):
         assert RecordDraft.find(a.users["therapist"], a.patient.id, rid) is None
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the draft kept on a 409 holds the stale version the "
-                   "second tab posted, so reopening the edit form offers it with that version and "
-                   "saving it conflicts again (records.py update(): RecordDraft.keep(..., values, "
-                   "...) keeps the posted version)")
 def test_the_draft_kept_by_a_conflict_can_be_saved_from_the_edit_form(therapist, a):
     rid = a.record.id
     assert edit(therapist, rid, 1, a, symptoms="一つ目のタブ").status_code == 303
@@ -1106,10 +1099,6 @@ def test_arbitrary_input_to_the_edit_form(app, world, therapist):
 
 # --- records from before authorship was kept ----------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="BUG: a record with no author (created_by NULL, as the "
-                   "seed's rows and the 0004 migration leave them) vanishes from the chart, the "
-                   "print view and its history: MedicalRecord.chart() and revisions() INNER JOIN "
-                   "users (models/records.py); use JOIN.LEFT_OUTER")
 def test_a_record_without_a_known_author_stays_readable(app, therapist, a):
     moment = datetime.combine(today() - timedelta(days=400), time(9, 0))
     stamp = moment.strftime("%Y-%m-%d %H:%M:%S")

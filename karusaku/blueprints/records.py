@@ -115,7 +115,11 @@ def _mark_values(marks):
 def new(patient_id):
     patient = get_or_404(Patient, patient_id)
     draft = None if request.args.get("copy_from") else RecordDraft.find(current_user, patient.id)
-    values = draft.values if draft else _new_values(patient)
+    values = _new_values(patient)
+    if draft:  # the draft's text, but the appointment the form was opened from wins
+        opened_from = {k: values[k] for k in ("appointment_id", "therapist_id", "visit_date")
+                       if k in values and request.args.get("appointment_id")}
+        values = {**draft.values, **opened_from}
     return _form_page(patient, values=values, draft=draft)
 
 
@@ -168,12 +172,16 @@ def update(record_id):
         form.check()
         record = record.revise(current_user, version, **fields)
     except Invalid as error:
-        return _form_page(record.patient, record, values, error.errors, 422)
+        errors = dict(error.errors)
+        if "version" in errors:
+            errors["form"] = "フォームが古くなっています。施術録を開き直してください。"
+        return _form_page(record.patient, record, values, errors, 422)
     except EditConflict as error:
-        RecordDraft.keep(current_user, record.patient_id, record.id, values, record.version)
         current = MedicalRecord.get_by_id(record.id)
-        return _form_page(record.patient, current, {**values, "version": str(current.version)},
-                          {"form": str(error)}, 409, conflict=current)
+        values["version"] = str(current.version)  # saving again, after comparing, is meant
+        RecordDraft.keep(current_user, record.patient_id, record.id, values, current.version)
+        return _form_page(record.patient, current, values, {"form": str(error)}, 409,
+                          conflict=current)
     return _saved(record, "施術録を更新しました。")
 
 

@@ -8,7 +8,7 @@ did not see the first one's change is refused (EditConflict) instead of overwrit
 import difflib
 import json
 
-from peewee import fn
+from peewee import JOIN, fn
 
 from ..clock import now
 from ..db import database
@@ -119,7 +119,7 @@ class MedicalRecord(ClinicModel):
                             User.display_name.alias("author_name"))
                  .join(Therapist, on=(cls.therapist == Therapist.id))
                  .switch(cls)
-                 .join(User, on=(cls.created_by == User.id))
+                 .join(User, JOIN.LEFT_OUTER, on=(cls.created_by == User.id))
                  .where(cls.patient == patient_id)
                  .order_by(cls.visit_date.desc(), cls.id.desc()))
         if not include_deleted:
@@ -201,7 +201,7 @@ class MedicalRecord(ClinicModel):
         return (RecordRevision.select(RecordRevision, User.username.alias("editor_username"),
                                       User.display_name.alias("editor_name"),
                                       Therapist.name.alias("therapist_name"))
-                .join(User, on=(RecordRevision.edited_by == User.id))
+                .join(User, JOIN.LEFT_OUTER, on=(RecordRevision.edited_by == User.id))
                 .switch(RecordRevision)
                 .join(Therapist, on=(RecordRevision.therapist == Therapist.id))
                 .where(RecordRevision.record == self.id)
