@@ -181,22 +181,22 @@ def chromium():
         browser.close()
 
 
+def _page(chromium, width, height):
+    context = chromium.new_context(viewport={"width": width, "height": height}, locale="ja-JP")
+    yield context.new_page()
+    context.close()
+
+
 @pytest.fixture
 def tablet(chromium):
-    """A page at 768×1024, a portrait tablet."""
-    context = chromium.new_context(viewport={"width": 768, "height": 1024}, locale="ja-JP")
-    page = context.new_page()
-    yield page
-    context.close()
+    """A page at 768×1024, a portrait tablet (the front desk)."""
+    yield from _page(chromium, 768, 1024)
 
 
 @pytest.fixture
 def landscape(chromium):
     """A page at 1024×768, a tablet on its side (the treatment room)."""
-    context = chromium.new_context(viewport={"width": 1024, "height": 768}, locale="ja-JP")
-    page = context.new_page()
-    yield page
-    context.close()
+    yield from _page(chromium, 1024, 768)
 
 
 @pytest.fixture

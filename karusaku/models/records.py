@@ -43,6 +43,12 @@ class NotAllowed(Exception):
     """The user may not do this to the record (403); the message is Japanese."""
 
 
+def _content(row):
+    """The content of a record or revision that a revision keeps, as plain values."""
+    return {"therapist_id": row.therapist_id, "visit_date": row.visit_date,
+            **{name: getattr(row, name) for name in (*FIELDS, "body_chart")}}
+
+
 def read_record_form(data, patient):
     """The record fields of a submitted form, cleaned; raises forms.Invalid."""
     from ..body_chart import dumps, read_marks
@@ -107,9 +113,7 @@ class MedicalRecord(ClinicModel):
         return loads(self.body_chart)
 
     def content(self):
-        """The fields a revision keeps, as plain values."""
-        return {"therapist_id": self.therapist_id, "visit_date": self.visit_date,
-                **{name: getattr(self, name) for name in (*FIELDS, "body_chart")}}
+        return _content(self)
 
     @classmethod
     def chart(cls, patient_id, include_deleted=False, first_day=None, last_day=None):
@@ -241,8 +245,7 @@ class RecordRevision(ClinicModel):
                           edited_by=by.id, edited_at=now(), **record.content())
 
     def content(self):
-        return {"therapist_id": self.therapist_id, "visit_date": self.visit_date,
-                **{name: getattr(self, name) for name in (*FIELDS, "body_chart")}}
+        return _content(self)
 
     @property
     def marks(self):
