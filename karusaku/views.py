@@ -16,6 +16,8 @@ NAVIGATION = [
     ("therapists.index", "施術者", None),
     ("users.index", "スタッフ", {"owner"}),
     ("records.templates", "定型文", {"owner"}),
+    ("reports.index", "レポート", {"owner"}),
+    ("audit.index", "監査ログ", {"owner"}),
     ("clinic.settings", "設定", {"owner"}),
 ]
 
