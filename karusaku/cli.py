@@ -5,7 +5,7 @@ import click
 from flask.cli import with_appcontext
 from peewee import PeeweeException
 
-from . import demo, migrations
+from . import backups, demo, migrations
 from .accounts import AccountError, create_clinic, create_platform_admin, create_user
 from .models import ROLES, Clinic, PLANS
 from .tenancy import clinic_context
@@ -18,7 +18,7 @@ def one_line_errors(command):
     def wrapped(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (AccountError, ValueError, PeeweeException, OSError) as error:
+        except (AccountError, backups.BackupError, ValueError, PeeweeException, OSError) as error:
             raise click.ClickException(str(error)) from None
 
     return wrapped
@@ -91,8 +91,40 @@ def seed_demo():
     click.echo(demo.logins_text())
 
 
+@click.command("backup")
+@click.option("--dest", required=True, type=click.Path(file_okay=False), help="the backup folder")
+@with_appcontext
+@one_line_errors
+def backup_command(dest):
+    """Take a consistent online backup of the whole database, check it, and prune old ones."""
+    path, pruned = backups.backup(dest)
+    click.echo(f"wrote {path} ({path.stat().st_size // 1024} KiB, integrity ok); "
+               f"pruned {len(pruned)} old backup(s)")
+
+
+@click.command("export-clinic")
+@click.option("--clinic", "code", required=True, help="the clinic's code")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="the file to write")
+@with_appcontext
+@one_line_errors
+def export_clinic_command(code, out):
+    """Write one clinic's rows as a gzip-compressed SQLite database."""
+    path = backups.export_clinic(code, out)
+    click.echo(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
+
+
+@click.command("import-clinic")
+@click.option("--file", "path", required=True, type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+@one_line_errors
+def import_clinic_command(path):
+    """Restore a clinic export, replacing only that clinic's rows (audit rows are kept)."""
+    code, counts = backups.import_clinic(path)
+    click.echo(f"restored clinic {code}: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
+
+
 COMMANDS = [init_db, create_clinic_command, create_user_command, create_platform_admin_command,
-            seed_demo]
+            seed_demo, backup_command, export_clinic_command, import_clinic_command]
 
 
 def init_app(app):

@@ -24,13 +24,14 @@ def available(dialect="sqlite"):
     return found
 
 
-def current_version():
+def current_version(db=None):
     """The highest applied version, 0 for an empty database."""
-    database.execute_sql(
+    db = database if db is None else db
+    db.execute_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DATETIME NOT NULL)"
     )
-    row = database.execute_sql("SELECT MAX(version) FROM schema_migrations").fetchone()
+    row = db.execute_sql("SELECT MAX(version) FROM schema_migrations").fetchone()
     return row[0] or 0
 
 
@@ -48,19 +49,21 @@ def statements(sql):
         raise ValueError(f"incomplete SQL statement at the end of a migration: {buffer[:60]!r}")
 
 
-def upgrade(target=None):
-    """Apply every migration above the current version (up to target); return those applied."""
-    database.connect(reuse_if_open=True)
+def upgrade(target=None, db=None):
+    """Apply every migration above the current version (up to target); return those applied.
+    `db` is the app's database unless another (say, an export file being made) is given."""
+    db = database if db is None else db
+    db.connect(reuse_if_open=True)
     applied = []
     for version, name, path in available():
         if target is not None and version > target:
             break
-        with database.atomic():
-            if version <= current_version():
+        with db.atomic():
+            if version <= current_version(db):
                 continue
             for statement in statements(path.read_text(encoding="utf-8")):
-                database.execute_sql(statement)
-            database.execute_sql(
+                db.execute_sql(statement)
+            db.execute_sql(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                 (version, name, now()),
             )

@@ -1,13 +1,18 @@
 """The clinic's settings (hours, slot length, details) and its usage against the plan."""
-from flask import Blueprint, flash, request, url_for
+import shutil
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, flash, request, send_file, url_for
 from flask_login import current_user
 
-from .. import htmx, sessions
+from .. import backups, htmx, sessions
 from ..access import require_staff, roles
 from ..forms import FormReader, Invalid
 from ..models import Clinic
 from ..models.clinic import SLOT_CHOICES, WEEKDAY_LABELS, read_settings_form
 from ..plans import LIMIT_LABELS, clinic_usage, limits
+from ..clock import today as clinic_today
 from ..tenancy import current_clinic_id
 
 bp = Blueprint("clinic", __name__)
@@ -50,3 +55,16 @@ def update_settings():
                            **fields)
     flash("設定を保存しました。")
     return htmx.see_other(url_for("clinic.settings"))
+
+
+@bp.get("/settings/export")
+@roles("owner")
+def export():
+    """The clinic's own data as a gzip-compressed SQLite file, to take away."""
+    clinic = Clinic.get_by_id(current_clinic_id())
+    work = tempfile.mkdtemp(prefix="karusaku-export-")
+    name = f"karusaku-{clinic.code}-{clinic_today():%Y%m%d}.sqlite.gz"
+    path = backups.export_clinic(clinic.code, Path(work) / name)
+    response = send_file(path, mimetype="application/gzip", as_attachment=True, download_name=name)
+    response.call_on_close(lambda: shutil.rmtree(work, ignore_errors=True))
+    return response

@@ -1,0 +1,281 @@
+"""Backups of the whole database, and one clinic's export and restore.
+
+- `backup(dest)`: a consistent online snapshot (SQLite's backup API, while the server serves and
+  writes), gzip-compressed, checked by restoring it and running `PRAGMA integrity_check`, then
+  moved into place; old files are pruned by the longest retention any clinic's plan needs.
+- `export_clinic(code, out)`: one clinic's rows of every tenant table, and its clinic row, in a
+  database with the same schema, gzip-compressed: a file the clinic can take away.
+- `import_clinic(path)`: that file restored into the live database in one transaction,
+  replacing only that clinic's rows; audit rows are never deleted (missing ones are added back)
+  and the import itself is logged.
+
+This is platform-wide work: it reads and writes across clinics with plain SQL on purpose.
+"""
+import fcntl
+import gzip
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from peewee import IntegrityError
+
+from . import migrations
+from .clock import now
+from .db import database, open_database
+from .models import AuditLog, Clinic, PLANS
+from .tenancy import clinic_context
+
+# Every table whose rows belong to one clinic, parents before children.
+CLINIC_TABLES = ["users", "patients", "therapists", "appointments", "medical_records",
+                 "record_revisions", "record_drafts", "record_templates", "audit_log"]
+NOT_EXPORTED = {"login_sessions"}  # sessions stay with the server
+BACKUP_NAME = re.compile(r"^karusaku-(\d{8}-\d{6})\.sqlite\.gz$")
+RETENTION = {  # plan: (daily, weekly, monthly) backups kept
+    "starter": (7, 0, 0),
+    "pro": (7, 4, 0),
+    "enterprise": (7, 4, 12),
+}
+
+
+class BackupError(RuntimeError):
+    """A backup, export or import that cannot be done; the message says why in one line."""
+
+
+def _database_path():
+    path = database.database
+    if not isinstance(path, str) or path == ":memory:":
+        raise BackupError("backups need a database file")
+    return path
+
+
+# --- whole-database backups ---------------------------------------------------------------
+
+@contextmanager
+def _exclusive(dest):
+    """One backup at a time per folder: a second run waits for the first to finish."""
+    with open(dest / ".karusaku-backup.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def snapshot(target):
+    """Copy the live database to `target` with SQLite's online backup API (one consistent
+    read transaction), as a standalone file in rollback-journal mode."""
+    source = sqlite3.connect(_database_path())
+    copy = sqlite3.connect(target)
+    try:
+        source.backup(copy)
+        copy.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        copy.close()
+        source.close()
+
+
+def check_file(path):
+    """Raise BackupError unless path is a sound SQLite database with our schema."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        result = connection.execute("PRAGMA integrity_check").fetchone()[0]
+        version = connection.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]
+    except sqlite3.DatabaseError as error:
+        raise BackupError(f"{path} is not a readable Karusaku database: {error}") from None
+    finally:
+        connection.close()
+    if result != "ok":
+        raise BackupError(f"integrity check of {path} failed: {result}")
+    return version
+
+
+def _gzip(source, target):
+    with open(source, "rb") as raw, gzip.open(target, "wb", compresslevel=6) as packed:
+        shutil.copyfileobj(raw, packed, 1 << 20)
+        packed.flush()
+    with open(target, "rb") as written:
+        os.fsync(written.fileno())
+
+
+@contextmanager
+def unpacked(path):
+    """A gzip-compressed database file, unpacked to a temporary file for the block."""
+    with tempfile.TemporaryDirectory(prefix="karusaku-") as work:
+        target = Path(work) / "unpacked.sqlite"
+        try:
+            with gzip.open(path, "rb") as packed, open(target, "wb") as raw:
+                shutil.copyfileobj(packed, raw, 1 << 20)
+        except (OSError, EOFError) as error:
+            raise BackupError(f"{path} is not a gzip-compressed database: {error}") from None
+        yield target
+
+
+def _write_checked(database_file, target):
+    """Compress database_file to target through a temporary name, check the result by
+    unpacking it, then move it into place (a half-written file never has the final name)."""
+    partial = target.with_name(target.name + ".partial")
+    _gzip(database_file, partial)
+    with unpacked(partial) as restored:
+        check_file(restored)
+    os.replace(partial, target)
+
+
+def backup(dest, moment=None):
+    """Write DEST/karusaku-YYYYMMDD-HHMMSS.sqlite.gz and prune; returns (path, pruned paths)."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    with _exclusive(dest):
+        stamp = moment or now()
+        target = dest / f"karusaku-{stamp:%Y%m%d-%H%M%S}.sqlite.gz"
+        while target.exists() and moment is None:  # a run in the same second as the last
+            time.sleep(1)
+            stamp = now()
+            target = dest / f"karusaku-{stamp:%Y%m%d-%H%M%S}.sqlite.gz"
+        with tempfile.TemporaryDirectory(prefix="karusaku-", dir=dest) as work:
+            copy = Path(work) / "snapshot.sqlite"
+            snapshot(copy)
+            _write_checked(copy, target)
+        pruned = prune(dest, retention_needed(), today=stamp.date())
+    return target, pruned
+
+
+def retention_needed():
+    """(daily, weekly, monthly): the longest retention any clinic's plan needs."""
+    plans = {plan for (plan,) in Clinic.select(Clinic.subscription_plan).tuples()} or {"starter"}
+    return tuple(max(RETENTION[plan][i] for plan in plans if plan in PLANS) for i in range(3))
+
+
+def backups_in(dest):
+    """{path: timestamp} of the backup files in dest."""
+    found = {}
+    for path in Path(dest).iterdir():
+        match = BACKUP_NAME.match(path.name)
+        if match:
+            found[path] = datetime.strptime(match.group(1), "%Y%m%d-%H%M%S")
+    return found
+
+
+def to_keep(stamps, daily, weekly, monthly):
+    """The timestamps a daily/weekly/monthly rotation keeps: the newest backup of each of the
+    `daily` most recent days that have one, of the `weekly` most recent ISO weeks, and of the
+    `monthly` most recent months."""
+    keep = set()
+    for count, period in ((daily, lambda s: s.date()), (weekly, lambda s: s.isocalendar()[:2]),
+                          (monthly, lambda s: (s.year, s.month))):
+        newest = {}
+        for stamp in sorted(stamps, reverse=True):
+            newest.setdefault(period(stamp), stamp)
+        keep.update(sorted(newest.values(), reverse=True)[:count])
+    return keep
+
+
+def prune(dest, retention, today=None):
+    """Delete the backups of dest that the retention does not keep; returns the deleted paths."""
+    files = backups_in(dest)
+    keep = to_keep(files.values(), *retention)
+    removed = []
+    for path, stamp in sorted(files.items(), key=lambda item: item[1]):
+        if stamp not in keep:
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+# --- one clinic's export and restore ------------------------------------------------------
+
+def export_clinic(code, out):
+    """Write exactly `out`: the clinic's rows, gzip-compressed, readable with sqlite3."""
+    clinic = Clinic.by_code(code)
+    if clinic is None:
+        raise BackupError(f"no clinic with code {code!r}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with clinic_context(clinic.id):
+        AuditLog.append("clinic_exported", "clinic", clinic.id, {"file": out.name})
+    with tempfile.TemporaryDirectory(prefix="karusaku-") as work:
+        copy = Path(work) / "clinic.sqlite"
+        _new_schema(copy)
+        connection = sqlite3.connect(copy)
+        connection.execute("ATTACH DATABASE ? AS live", (_database_path(),))
+        try:
+            with connection:  # one read transaction: a consistent view of the clinic
+                connection.execute("INSERT INTO main.clinics SELECT * FROM live.clinics WHERE id = ?",
+                                   (clinic.id,))
+                for table in CLINIC_TABLES:
+                    connection.execute(f"INSERT INTO main.{table} SELECT * FROM live.{table} "
+                                       f"WHERE clinic_id = ?", (clinic.id,))
+            connection.execute("DETACH DATABASE live")
+            connection.execute("VACUUM")
+        finally:
+            connection.close()
+        _write_checked(copy, out)
+    return out
+
+
+def _new_schema(path):
+    """An empty database with the live schema, at the live version."""
+    db = open_database(str(path), {"journal_mode": "delete"})
+    try:
+        migrations.upgrade(db=db)
+    finally:
+        db.close()
+
+
+def import_clinic(path):
+    """Restore a clinic export into the live database, replacing only that clinic's rows."""
+    with unpacked(path) as restored:
+        version = check_file(restored)
+        live_version = migrations.current_version()
+        if version != live_version:
+            raise BackupError(f"the export has schema version {version}, the database "
+                              f"{live_version}: run init-db (or restore into a matching version)")
+        exported = sqlite3.connect(restored)
+        try:
+            rows = exported.execute("SELECT id, code FROM clinics").fetchall()
+        finally:
+            exported.close()
+        if len(rows) != 1:
+            raise BackupError("the export must hold exactly one clinic")
+        clinic_id, code = rows[0]
+        clash = Clinic.get_or_none((Clinic.code == code) != (Clinic.id == clinic_id))
+        if clash is not None:
+            raise BackupError(f"clinic code {code!r} or id {clinic_id} belongs to another clinic here")
+        counts = _replace_clinic(restored, clinic_id)
+    with clinic_context(clinic_id):
+        AuditLog.append("clinic_imported", "clinic", clinic_id,
+                        {"file": Path(path).name, "rows": counts})
+    return code, counts
+
+
+def _replace_clinic(restored, clinic_id):
+    database.connect(reuse_if_open=True)
+    database.execute_sql("ATTACH DATABASE ? AS src", (str(restored),))
+    try:
+        with database.atomic():
+            database.execute_sql("PRAGMA defer_foreign_keys = ON")
+            database.execute_sql("DELETE FROM login_sessions WHERE user_id IN "
+                                 "(SELECT id FROM users WHERE clinic_id = ?)", (clinic_id,))
+            for table in reversed(CLINIC_TABLES):
+                if table != "audit_log":  # audit rows are never deleted
+                    database.execute_sql(f"DELETE FROM main.{table} WHERE clinic_id = ?",
+                                         (clinic_id,))
+            # Foreign keys are checked at commit, so the clinic row can be replaced in place.
+            database.execute_sql("INSERT OR REPLACE INTO main.clinics SELECT * FROM src.clinics")
+            counts = {}
+            for table in CLINIC_TABLES:
+                skip_existing = " WHERE id NOT IN (SELECT id FROM main.audit_log)" \
+                    if table == "audit_log" else ""
+                cursor = database.execute_sql(
+                    f"INSERT INTO main.{table} SELECT * FROM src.{table}{skip_existing}")
+                counts[table] = cursor.rowcount
+    except (sqlite3.IntegrityError, IntegrityError) as error:
+        raise BackupError(f"the export's rows clash with rows of another clinic: {error}") from None
+    finally:
+        database.execute_sql("DETACH DATABASE src")
+    return counts
