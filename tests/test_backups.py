@@ -13,7 +13,6 @@ from karusaku.db import database
 from karusaku.models import Appointment, AuditLog, Clinic, MedicalRecord, Patient
 from karusaku.tenancy import clinic_context
 
-from .conftest import make_clinic
 from .routes import TENANT_TABLES
 
 CLINIC_TABLES = TENANT_TABLES  # every table with a clinic_id

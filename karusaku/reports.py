@@ -1,0 +1,224 @@
+"""Reports for owners: visits per month and per therapist, new versus returning patients and
+the no-show rate, over a period of whole months.
+
+Every number is counted by the database, one GROUP BY query per kind, and only over the
+current clinic's rows: the tenant models add the clinic to each query (never all_clinics()).
+"""
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+
+from peewee import JOIN, SQL, PostgresqlDatabase, Select, fn
+
+from .clock import today
+from .db import database
+from .forms import FormReader
+from .models import Appointment, MedicalRecord, Therapist
+
+MAX_MONTHS = 60
+DEFAULT_MONTHS = 12
+_MONTH_INPUT = re.compile(r"\d{4}-\d{2}")
+
+
+def add_months(month, n):
+    """The first day of the month n months after (or before) `month`'s."""
+    index = month.year * 12 + month.month - 1 + n
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def month_label(key):
+    """'2026-04' -> '2026/04'."""
+    return key.replace("-", "/")
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole months from `first` to `last` inclusive (each the 1st of its month)."""
+
+    first: date
+    last: date
+
+    @property
+    def end(self):
+        """The first day after the period."""
+        return add_months(self.last, 1)
+
+    @property
+    def keys(self):
+        """'YYYY-MM' of each month, oldest first."""
+        count = (self.last.year - self.first.year) * 12 + self.last.month - self.first.month + 1
+        return [f"{add_months(self.first, i):%Y-%m}" for i in range(count)]
+
+    @property
+    def label(self):
+        return f"{self.first:%Y/%m}〜{self.last:%Y/%m}"
+
+    def during(self, column, is_datetime=True):
+        """SQL: column falls inside the period (a range, so the date indexes serve it)."""
+        start, end = self.first, self.end
+        if is_datetime:
+            start, end = datetime.combine(start, time.min), datetime.combine(end, time.min)
+        return (column >= start) & (column < end)
+
+
+def default_period(on=None):
+    """The last 12 months up to this month."""
+    this_month = (on or today()).replace(day=1)
+    return Period(add_months(this_month, 1 - DEFAULT_MONTHS), this_month)
+
+
+def read_period(args, on=None):
+    """The period of ?from=YYYY-MM&to=YYYY-MM. Without `to` it runs 12 months from `from`,
+    without `from` 12 months up to `to`, without both the last 12 months. Raises forms.Invalid
+    (Japanese messages) for a bad month, a reversed period or one longer than 60 months."""
+    form = FormReader(args)
+    first = _month(form, "from", "開始月")
+    last = _month(form, "to", "終了月")
+    form.check()
+    if first is None and last is None:
+        return default_period(on)
+    first = first or add_months(last, 1 - DEFAULT_MONTHS)
+    last = last or add_months(first, DEFAULT_MONTHS - 1)
+    if last < first:
+        form.error("to", "終了月は開始月と同じ月か、それより後にしてください")
+    elif len(Period(first, last).keys) > MAX_MONTHS:
+        form.error("to", f"期間は{MAX_MONTHS}か月（5年）以内にしてください")
+    form.check()
+    return Period(first, last)
+
+
+def _month(form, name, label):
+    value = form.raw(name).strip()
+    if not value:
+        return None
+    if _MONTH_INPUT.fullmatch(value) and 1 <= int(value[5:]) <= 12 and int(value[:4]) >= 1900:
+        return date(int(value[:4]), int(value[5:]), 1)
+    form.error(name, f"{label}は 2026-04 の形で入力してください")
+    return None
+
+
+def _month_of(column):
+    """SQL: 'YYYY-MM' of a date or date-time column."""
+    if isinstance(database.obj, PostgresqlDatabase):
+        return fn.to_char(column, "YYYY-MM")
+    return fn.strftime("%Y-%m", column)
+
+
+def appointments_per_month(period):
+    """{'YYYY-MM': {status: count}} of the period's appointments."""
+    month = _month_of(Appointment.appointment_date)
+    query = (Appointment.select(month, Appointment.status, fn.COUNT(Appointment.id))
+             .where(period.during(Appointment.appointment_date))
+             .group_by(month, Appointment.status).tuples())
+    counts = {}
+    for key, status, count in query:
+        counts.setdefault(key, {})[status] = count
+    return counts
+
+
+def records_per_month(period):
+    """{'YYYY-MM': count} of visit records by visit date, soft-deleted ones left out."""
+    month = _month_of(MedicalRecord.visit_date)
+    return dict(MedicalRecord.select(month, fn.COUNT(MedicalRecord.id))
+                .where(period.during(MedicalRecord.visit_date, is_datetime=False),
+                       MedicalRecord.deleted_at.is_null())
+                .group_by(month).tuples())
+
+
+def new_patients_per_month(period):
+    """{'YYYY-MM': count} of patients whose first completed appointment ever falls in that
+    month: the month's completed visits that are 新規 (the others are 再来)."""
+    first_visit = fn.MIN(Appointment.appointment_date)
+    firsts = (Appointment.select(Appointment.patient, first_visit.alias("first_visit"))
+              .where(Appointment.status == "completed")
+              .group_by(Appointment.patient)
+              .having(period.during(first_visit))
+              .alias("firsts"))
+    month = _month_of(firsts.c.first_visit)
+    return dict(Select([firsts], [month, fn.COUNT(SQL("*"))]).group_by(month)
+                .bind(database).tuples())
+
+
+@dataclass
+class TherapistVisits:
+    id: int
+    name: str
+    status: str
+    visits: int
+
+    @property
+    def is_active(self):
+        return self.status == "active"
+
+
+def visits_per_therapist(period):
+    """Completed appointments per therapist in the period, most first: every therapist with
+    a visit in it (inactive ones too), and active therapists with none."""
+    visits = fn.COUNT(Appointment.id)
+    joined = ((Appointment.clinic == Therapist.clinic) & (Appointment.therapist == Therapist.id)
+              & (Appointment.status == "completed") & period.during(Appointment.appointment_date))
+    query = (Therapist.select(Therapist.id, Therapist.name, Therapist.status, visits)
+             .join(Appointment, JOIN.LEFT_OUTER, on=joined)
+             .group_by(Therapist.id, Therapist.name, Therapist.status)
+             .having((Therapist.status == "active") | (visits > 0))
+             .order_by(visits.desc(), Therapist.id).tuples())
+    return [TherapistVisits(*row) for row in query]
+
+
+@dataclass
+class Month:
+    """One month's numbers (or, as the total row, the period's)."""
+
+    key: str
+    label: str
+    completed: int = 0
+    arrived: int = 0
+    no_show: int = 0
+    records: int = 0
+    new: int = 0
+
+    @property
+    def returning(self):
+        return self.completed - self.new
+
+    @property
+    def attended(self):
+        """The denominator of the no-show rate: 来院 + 完了 + 無断キャンセル."""
+        return self.arrived + self.completed + self.no_show
+
+    @property
+    def no_show_rate(self):
+        """無断キャンセル ÷ (来院 + 完了 + 無断キャンセル), or None when there were none."""
+        return self.no_show / self.attended if self.attended else None
+
+
+@dataclass
+class Report:
+    period: Period
+    months: list
+    therapists: list
+    total: Month = field(init=False)
+
+    def __post_init__(self):
+        self.total = Month("", "合計", **{name: sum(getattr(m, name) for m in self.months)
+                                          for name in ("completed", "arrived", "no_show",
+                                                       "records", "new")})
+
+
+def build(period):
+    """The whole report of a period: five queries, whatever its length."""
+    statuses = appointments_per_month(period)
+    records = records_per_month(period)
+    new = new_patients_per_month(period)
+    months = []
+    for key in period.keys:
+        counts = statuses.get(key, {})
+        months.append(Month(key, month_label(key), completed=counts.get("completed", 0),
+                            arrived=counts.get("arrived", 0), no_show=counts.get("no_show", 0),
+                            records=records.get(key, 0), new=new.get(key, 0)))
+    return Report(period, months, visits_per_therapist(period))
+
+
+def percent(rate):
+    """0.0833 -> '8.3%'; None -> '—'."""
+    return "—" if rate is None else f"{rate * 100:.1f}%"
