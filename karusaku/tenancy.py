@@ -3,7 +3,7 @@
 The current clinic is set from the logged-in user for each request (never from the URL, a form
 or a header). A tenant query with no clinic in context raises NoClinicInContext: it fails
 closed instead of reading every clinic's rows. The scope is added when the SQL is generated, so
-no later `.where()` can widen it; `.orwhere()` and aliases, which could, are refused.
+no later `.where()` can widen it; orwhere and alias, which could, are refused.
 
 Going unscoped is explicit: `with all_clinics():` (platform admin counts, backups, migrations,
 the data generator). Grep for it.
