@@ -106,7 +106,7 @@ def _count_failure(account, ip, log, who, failed_action, lockout_action):
 
 
 def create_clinic(code, name, plan, owner_username, owner_password, **details):
-    """A new clinic with its first owner account, in one transaction."""
+    """A new clinic with its first owner account, in one transaction (platform-logged)."""
     code = (code or "").strip().lower()
     if not CLINIC_CODE.match(code):
         raise AccountError("医院コードは英小文字・数字・ハイフンの2〜32文字にしてください", "code")
@@ -114,12 +114,16 @@ def create_clinic(code, name, plan, owner_username, owner_password, **details):
         raise AccountError("医院名を入力してください", "name")
     if plan not in PLANS:
         raise AccountError(f"プラン「{plan}」はありません（{' / '.join(PLANS)}）", "plan")
+    owner, password_hash = _new_credentials(owner_username, owner_password)
     with database.atomic():
         if Clinic.by_code(code) is not None:
             raise AccountError(f"医院コード「{code}」は既に使われています", "code")
         clinic = Clinic.create(code=code, name=name.strip(), subscription_plan=plan, **details)
         with clinic_context(clinic.id):
-            create_user(owner_username, owner_password, "owner")
+            _add_user(owner, password_hash, "owner")
+        PlatformAuditLog.append("clinic_created", "clinic", clinic.id, {
+            "code": clinic.code, "plan": clinic.subscription_plan,
+            "max_patients": clinic.max_patients})
     return clinic
 
 
@@ -131,12 +135,16 @@ def create_user(username, password, role, display_name="", by=None):
     if len(display_name or "") > 100:
         raise AccountError("表示名は100文字以内にしてください", "display_name")
     with database.atomic():
-        if User.by_username(username) is not None:
-            raise _taken(username)
-        user = User.create(username=username, password=password_hash, role=role,
-                           display_name=(display_name or "").strip())
-        AuditLog.append("user_created", "user", user.id, {"username": username, "role": role},
-                        **_actor(by))
+        return _add_user(username, password_hash, role, (display_name or "").strip(), by)
+
+
+def _add_user(username, password_hash, role, display_name="", by=None):
+    if User.by_username(username) is not None:
+        raise _taken(username)
+    user = User.create(username=username, password=password_hash, role=role,
+                       display_name=display_name)
+    AuditLog.append("user_created", "user", user.id, {"username": username, "role": role},
+                    **_actor(by))
     return user
 
 

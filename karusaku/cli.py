@@ -6,6 +6,7 @@ from flask.cli import with_appcontext
 from peewee import PeeweeException
 
 from . import backups, demo, migrations
+from .audit_check import format_problems, verify_audit
 from .accounts import AccountError, create_clinic, create_platform_admin, create_user
 from .models import ROLES, Clinic, PLANS
 from .tenancy import clinic_context
@@ -123,8 +124,23 @@ def import_clinic_command(path):
     click.echo(f"restored clinic {code}: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
 
 
+@click.command("verify-audit")
+@with_appcontext
+@one_line_errors
+def verify_audit_command():
+    """Check every audit chain; name the first altered or removed row of each."""
+    result = verify_audit()
+    if not result:
+        click.echo(result.summary)
+        return
+    for line in format_problems(result):
+        click.echo(line, err=True)
+    raise click.ClickException(f"{len(result)} of {result.chains} audit chains are broken")
+
+
 COMMANDS = [init_db, create_clinic_command, create_user_command, create_platform_admin_command,
-            seed_demo, backup_command, export_clinic_command, import_clinic_command]
+            seed_demo, backup_command, export_clinic_command, import_clinic_command,
+            verify_audit_command]
 
 
 def init_app(app):

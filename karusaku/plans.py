@@ -56,12 +56,64 @@ def check_room(kind):
             f"（現在{used}）。プランの変更は運営までご連絡ください。")
 
 
-def usage_by_clinic():
-    """{clinic_id: counts} for every clinic, for the platform admin. Counts only, no names."""
+def tenant_rows_by_clinic():
+    """{clinic_id: its rows across every tenant table}: the basis of its share of the database."""
+    from .models import TENANT_MODELS
+
+    rows = {}
+    with all_clinics():
+        for model in TENANT_MODELS:
+            counts = model.select(model.clinic, fn.COUNT(model.id)).group_by(model.clinic)
+            for clinic_id, count in counts.tuples():
+                rows[clinic_id] = rows.get(clinic_id, 0) + count
+    return rows
+
+
+def database_size_bytes():
+    """The size of the whole database: page_count × page_size on SQLite."""
+    from peewee import PostgresqlDatabase
+
+    from .db import database
+
+    if isinstance(database.obj, PostgresqlDatabase):
+        return database.execute_sql("SELECT pg_database_size(current_database())").fetchone()[0]
+    pages = database.execute_sql("PRAGMA page_count").fetchone()[0]
+    page_size = database.execute_sql("PRAGMA page_size").fetchone()[0]
+    return pages * page_size
+
+
+def counts_per_clinic():
+    """{clinic_id: {kind: count}} for every clinic (patients, active therapists, records this
+    month, active staff), each kind one grouped query. Counts only, no names."""
     result = {}
     with all_clinics():
         for kind, query in _counting_queries().items():
             model = query.model
-            for clinic_id, count in query.select_extend(model.clinic).group_by(model.clinic).tuples():
+            grouped = query.select(model.clinic, *query._returning).group_by(model.clinic)
+            for clinic_id, count in grouped.tuples():
                 result.setdefault(clinic_id, {})[kind] = count
     return result
+
+
+def clinics_overview(clinics):
+    """For the platform admin's list: per clinic its counts against its limits, its tenant rows
+    and its share of them (percent); and the totals. Counts only, no names."""
+    usage, rows = counts_per_clinic(), tenant_rows_by_clinic()
+    all_rows = sum(rows.values())
+    kinds = ("patients", "therapists", "records_this_month", "staff")
+    entries, totals = [], {kind: 0 for kind in (*kinds, "rows")}
+    for clinic in clinics:
+        used = {kind: usage.get(clinic.id, {}).get(kind, 0) for kind in kinds}
+        used["rows"] = rows.get(clinic.id, 0)
+        for kind in totals:
+            totals[kind] += used[kind]
+        share = 100 * used["rows"] / all_rows if all_rows else 0.0
+        entries.append({"clinic": clinic, "used": used, "limits": limits(clinic), "share": share})
+    totals["share"] = 100 * totals["rows"] / all_rows if all_rows else 0.0
+    return entries, totals
+
+
+def clinic_overview(clinic):
+    """One clinic's entry of clinics_overview (its counts, limits and share)."""
+    entries, _ = clinics_overview([clinic])
+    return entries[0]

@@ -64,20 +64,23 @@ def _y_axis(top, unit, y_label):
 
 
 def _x_labels(labels, x_label):
-    """Category labels under the slots (slanted and thinned out when the slots are narrow)."""
+    """Category labels under the slots (slanted and thinned out when the slots are narrow),
+    and the chart's height that leaves room for them."""
     slot = PLOT_W / max(len(labels), 1)
-    every = 1 if slot >= 58 else math.ceil(17 / slot)
+    level = slot >= 50
+    every = 1 if level else math.ceil(17 / slot)
     parts = []
     for i, label in enumerate(labels):
         if i % every:
             continue
         x, y = LEFT + slot * (i + .5), TOP + PLOT_H + 16
-        if slot >= 58:
+        if level:
             parts.append(_text(x, y, label, "tick", "middle", 11))
         else:
             parts.append(_text(x + 3, y - 4, label, "tick", "end", 11, rotate=-45))
-    parts.append(_text(LEFT + PLOT_W / 2, HEIGHT - 6, x_label, "axis-title", "middle", 12))
-    return parts
+    height = TOP + PLOT_H + 50 if level else HEIGHT
+    parts.append(_text(LEFT + PLOT_W / 2, height - 6, x_label, "axis-title", "middle", 12))
+    return parts, height
 
 
 def _value_label(x, y, value, unit, slot):
@@ -106,25 +109,29 @@ def bar_chart(title, labels, series, y_label, x_label, unit="", desc=""):
     for i, label in enumerate(labels):
         x, base = LEFT + slot * i + (slot - width) / 2, TOP + PLOT_H
         for name, values, cls in series:
-            if values[i] <= 0:
-                continue
-            height = base - y_of(values[i])
+            height = TOP + PLOT_H - y_of(values[i])
             hint = f"{label} {name}: {_fmt(values[i], unit)}" if len(series) > 1 else \
                 f"{label}: {_fmt(values[i], unit)}"
             parts.append(f'<rect class="bar {escape(cls)}" x="{x:.1f}" y="{base - height:.1f}" '
                          f'width="{width:.1f}" height="{height:.1f}"><title>{escape(hint)}</title></rect>')
+            if len(series) > 1 and height >= 16 and width >= 22 and values[i] > 0:
+                parts.append(_text(x + width / 2, base - height / 2 + 4, _fmt(values[i], unit),
+                                   "value-in", "middle", 11))
             base -= height
         parts.append(_value_label(x + width / 2, y_of(totals[i]), totals[i], unit, slot))
     if len(series) > 1:
         parts += _legend(series)
-    return _svg(title, HEIGHT, parts + _x_labels(labels, x_label), desc)
+    labelled, height = _x_labels(labels, x_label)
+    return _svg(title, height, parts + labelled, desc)
 
 
 def line_chart(title, labels, values, y_label, x_label, unit="", cls="line-1", desc="",
                empty="データがありません"):
-    """A line through the values (None leaves a gap), a point and its value at each."""
+    """A line through the values (None leaves a gap), a point at each, and its value when
+    the points are far enough apart."""
     known = [v for v in values if v is not None]
-    parts, y_of = _y_axis(max(known, default=0) * 1.15, unit, y_label)
+    top = max(known, default=0) * 1.15
+    parts, y_of = _y_axis(min(top, 100) if unit == "%" else top, unit, y_label)
     slot = PLOT_W / max(len(labels), 1)
     points, runs = [], [[]]
     for i, value in enumerate(values):
@@ -135,13 +142,15 @@ def line_chart(title, labels, values, y_label, x_label, unit="", cls="line-1", d
         runs[-1].append(f"{x:.1f},{y:.1f}")
         points.append(f'<circle class="point {escape(cls)}" cx="{x:.1f}" cy="{y:.1f}" r="4">'
                       f'<title>{escape(labels[i])}: {escape(_fmt(value, unit))}</title></circle>')
-        points.append(_value_label(x, y - 3, value, unit, slot))
+        if slot >= 30:  # narrower, the values would cover the line: the table has them
+            points.append(_value_label(x, y - 3, value, unit, slot))
     for run in runs:
         if len(run) > 1:
             parts.append(f'<polyline class="line {escape(cls)}" fill="none" points="{" ".join(run)}"/>')
     if not known:
         parts.append(_text(LEFT + PLOT_W / 2, TOP + PLOT_H / 2, empty, "empty-note", "middle", 14))
-    return _svg(title, HEIGHT, parts + points + _x_labels(labels, x_label), desc)
+    labelled, height = _x_labels(labels, x_label)
+    return _svg(title, height, parts + points + labelled, desc)
 
 
 def hbar_chart(title, labels, values, x_label, unit="", cls="bar-1", desc="",

@@ -41,7 +41,7 @@ class ClinicRows:
         return {"user_id": self.users["owner"].id, "patient_id": self.patient.id,
                 "therapist_id": self.therapist.id, "appointment_id": self.appointment.id,
                 "record_id": self.record.id, "rid": self.record.id,
-                "template_id": self.template.id}
+                "template_id": self.template.id, "clinic_id": self.clinic.id}
 
 
 def make_clinic(code, name, patient_name, plan="pro"):

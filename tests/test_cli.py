@@ -117,3 +117,19 @@ def test_demo_logins_work(app, run):
         home = client.get("/").get_data(as_text=True)
         assert "さくら整体院" in home and "の予約" in home
         assert ("山田 太郎" in home) == (username != "suzuki")  # suzuki sees only her own day
+
+
+def test_verify_audit_names_an_altered_row(app, run, world):
+    assert "audit log intact" in run("verify-audit").output
+    with app.app_context():
+        from karusaku.db import database
+
+        trigger = database.execute_sql(
+            "SELECT sql FROM sqlite_master WHERE name = 'audit_log_no_update'").fetchone()[0]
+        row_id = database.execute_sql("SELECT MIN(id) FROM audit_log").fetchone()[0]
+        database.execute_sql("DROP TRIGGER audit_log_no_update")
+        database.execute_sql("UPDATE audit_log SET detail = 'forged' WHERE id = ?", (row_id,))
+        database.execute_sql(trigger)
+    result = run("verify-audit")
+    assert result.exit_code == 1
+    assert f"row {row_id} " in result.output and "altered" in result.output

@@ -1,19 +1,27 @@
 """The platform operator's pages. Clinic users get 404 on every /admin URL.
 
-These pages show clinics and counts only, never a patient's name or a record.
+These pages show clinics and counts only, never a patient's name, a record or a staff member.
 """
-from flask import Blueprint, abort, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
-from .. import htmx, sessions
-from ..accounts import authenticate_admin
+from .. import accounts, htmx, sessions
+from ..access import get_or_404
+from ..accounts import AccountError, authenticate_admin
+from ..forms import FormReader, Invalid
 from ..models import PLANS, Clinic
-from ..plans import usage_by_clinic
+from ..models.clinic import (
+    CLINIC_STATUSES, describe_clinic_event, read_new_clinic_form, read_plan_form,
+)
+from ..plans import LIMIT_LABELS, clinic_overview, clinics_overview, database_size_bytes
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 LOGIN_FAILED = "ログインできませんでした。ユーザー名とパスワードを確かめてください。"
 OPEN_ENDPOINTS = {"admin.login", "admin.login_post"}
+# create_clinic's AccountError fields -> the form's field names
+ACCOUNT_FIELDS = {"plan": "subscription_plan", "username": "owner_username",
+                  "password": "owner_password"}
 
 
 @bp.before_request
@@ -52,5 +60,79 @@ def logout():
 
 @bp.get("")
 def index():
-    clinics = Clinic.select().order_by(Clinic.id)
-    return htmx.render("admin/index.html", clinics=clinics, usage=usage_by_clinic(), plans=PLANS)
+    entries, totals = clinics_overview(Clinic.listing())
+    return htmx.render("admin/index.html", entries=entries, totals=totals,
+                       size_mb=database_size_bytes() / 1024 / 1024)
+
+
+def _new_form(status=200, form=None, errors=None):
+    return htmx.render("admin/new.html", status=status,
+                       form=form or {"subscription_plan": "starter"}, errors=errors or {},
+                       plans=PLANS)
+
+
+@bp.get("/clinics/new")
+def new_clinic():
+    return _new_form()
+
+
+@bp.post("/clinics")
+def create_clinic():
+    typed = {key: value for key, value in FormReader(request.form).values().items()
+             if key not in ("owner_password", "csrf_token")}
+    try:
+        fields = read_new_clinic_form(request.form)
+        clinic = accounts.create_clinic(
+            fields.pop("code"), fields.pop("name"), fields.pop("subscription_plan"),
+            fields.pop("owner_username"), fields.pop("owner_password"), **fields)
+    except Invalid as error:
+        return _new_form(422, typed, error.errors)
+    except AccountError as error:
+        return _new_form(422, typed, {ACCOUNT_FIELDS.get(error.field, error.field): str(error)})
+    flash(f"医院「{clinic.name}」（{clinic.code}）を登録しました。")
+    return htmx.see_other(url_for("admin.index"))
+
+
+def _clinic_page(clinic, status=200, plan_form=None, errors=None):
+    plan_form = plan_form or {"subscription_plan": clinic.subscription_plan,
+                              "max_patients": "" if clinic.max_patients is None
+                              else str(clinic.max_patients)}
+    return htmx.render("admin/clinic.html", status=status, clinic=clinic,
+                       entry=clinic_overview(clinic), limit_labels=LIMIT_LABELS, plans=PLANS,
+                       statuses=CLINIC_STATUSES, plan_form=plan_form, errors=errors or {},
+                       history=list(clinic.platform_history()),
+                       describe=describe_clinic_event)
+
+
+@bp.get("/clinics/<int:clinic_id>")
+def clinic(clinic_id):
+    return _clinic_page(get_or_404(Clinic, clinic_id))
+
+
+@bp.post("/clinics/<int:clinic_id>/plan")
+def change_plan(clinic_id):
+    clinic = get_or_404(Clinic, clinic_id)
+    try:
+        fields = read_plan_form(request.form)
+    except Invalid as error:
+        typed = {key: request.form.get(key, "") for key in ("subscription_plan", "max_patients")}
+        return _clinic_page(clinic, 422, typed, error.errors)
+    changed = clinic.change_plan(fields["subscription_plan"], fields["max_patients"],
+                                 ip=sessions.client_ip())
+    flash("プランと上限を変更しました。" if changed else "変更はありませんでした。")
+    return htmx.see_other(url_for("admin.clinic", clinic_id=clinic.id))
+
+
+@bp.post("/clinics/<int:clinic_id>/status")
+def change_status(clinic_id):
+    clinic = get_or_404(Clinic, clinic_id)
+    status = request.form.get("status", "")
+    if status not in CLINIC_STATUSES:
+        return _clinic_page(clinic, 422, errors={"status": "状態を選んでください"})
+    if not clinic.set_status(status, ip=sessions.client_ip()):
+        flash(f"この医院は既に{CLINIC_STATUSES[status]}です。")
+    elif status == "active":
+        flash("医院の利用を再開しました。")
+    else:
+        flash("医院の利用を停止しました。この医院のスタッフはログアウトされました。")
+    return htmx.see_other(url_for("admin.clinic", clinic_id=clinic.id))

@@ -5,6 +5,7 @@ their own), so an altered or removed row shows as a break in the chain.
 """
 import hashlib
 import json
+from datetime import datetime, time
 
 from flask import has_request_context, request
 from flask_login import current_user
@@ -18,6 +19,43 @@ from ..db import database
 from ..tenancy import current_clinic_id, is_unscoped
 
 GENESIS_HASH = "0" * 64
+
+# The events the app writes, in the clinic's words (the viewer falls back to the raw name).
+ACTION_LABELS = {
+    "login": "ログイン",
+    "login_failed": "ログイン失敗",
+    "lockout": "アカウントロック",
+    "password_changed": "パスワード変更",
+    "password_change_failed": "パスワード変更失敗",
+    "user_created": "スタッフ登録",
+    "user_enabled": "スタッフ有効化",
+    "user_disabled": "スタッフ無効化",
+    "settings_changed": "医院設定の変更",
+    "patient_created": "患者登録",
+    "patient_updated": "患者情報の変更",
+    "therapist_created": "施術者登録",
+    "therapist_updated": "施術者情報の変更",
+    "appointment_booked": "予約登録",
+    "appointment_moved": "予約変更",
+    "appointment_edited": "予約メモ変更",
+    "appointment_status": "予約状態の変更",
+    "chart_viewed": "カルテ閲覧",
+    "record_viewed": "施術録閲覧",
+    "record_history_viewed": "施術録の履歴閲覧",
+    "chart_printed": "カルテ印刷",
+    "record_created": "施術録作成",
+    "record_revised": "施術録修正",
+    "record_deleted": "施術録削除",
+    "clinic_exported": "医院データの書き出し",
+    "clinic_imported": "医院データの復元",
+    "audit_exported": "監査ログの書き出し",
+    "admin_login": "運営ログイン",
+    "admin_login_failed": "運営ログイン失敗",
+    "admin_lockout": "運営アカウントロック",
+}
+
+OBJECT_LABELS = {"patient": "患者", "record": "施術録", "appointment": "予約",
+                 "therapist": "施術者", "user": "スタッフ", "clinic": "医院"}
 
 
 def _row_hash(prev_hash, fields):
@@ -44,6 +82,26 @@ class _AuditRow:
         raise NotImplementedError
 
     @classmethod
+    def compute_hash(cls, row):
+        """The hash a row of this chain must carry: its prev_hash and its content, hashed."""
+        return _row_hash(row.prev_hash, cls._chain_fields(row))
+
+    @property
+    def action_label(self):
+        return ACTION_LABELS.get(self.action, self.action)
+
+    @property
+    def details(self):
+        """The detail as a dict ({} when empty; {"": text} when it is not a JSON object)."""
+        if not self.detail:
+            return {}
+        try:
+            value = json.loads(self.detail)
+        except ValueError:
+            return {"": self.detail}
+        return value if isinstance(value, dict) else {"": self.detail}
+
+    @classmethod
     def append(cls, action, object_type="", object_id=None, detail=None, ip="", **who):
         """Write one event; inside a write transaction so the chain cannot fork. Who and from
         where default to the request's logged-in user and client address."""
@@ -58,7 +116,7 @@ class _AuditRow:
             )
             if isinstance(row, ClinicModel) and not is_unscoped():
                 row.clinic_id = current_clinic_id()
-            row.row_hash = _row_hash(row.prev_hash, cls._chain_fields(row))
+            row.row_hash = cls.compute_hash(row)
             row.save(force_insert=True)
             return row
 
@@ -88,6 +146,46 @@ class AuditLog(_AuditRow, ClinicModel):
     def for_object(cls, object_type, object_id):
         return (cls.select().where(cls.object_type == object_type, cls.object_id == object_id)
                 .order_by(cls.id))
+
+    @classmethod
+    def about_patient(cls, patient_id):
+        """The condition for rows about a patient: the patient itself, its appointments and
+        records, or a detail naming its patient_id (as json.dumps writes it, or compact)."""
+        from .appointments import Appointment
+        from .records import MedicalRecord
+
+        appointments = Appointment.select(Appointment.id).where(Appointment.patient == patient_id)
+        records = MedicalRecord.select(MedicalRecord.id).where(MedicalRecord.patient == patient_id)
+        clause = ((cls.object_type == "patient") & (cls.object_id == patient_id)
+                  | (cls.object_type == "appointment") & cls.object_id.in_(appointments)
+                  | (cls.object_type == "record") & cls.object_id.in_(records))
+        for pattern in ('"patient_id": {}', '"patient_id":{}'):
+            for end in (",", "}"):
+                clause = clause | cls.detail.contains(pattern.format(patient_id) + end)
+        return clause
+
+    @classmethod
+    def search(cls, user_id=None, patient_id=None, action=None, first_day=None, last_day=None):
+        """The clinic's rows matching every filter given, newest first."""
+        query = cls.select()
+        if user_id is not None:
+            query = query.where(cls.user_id == user_id)
+        if patient_id is not None:
+            query = query.where(cls.about_patient(patient_id))
+        if action:
+            query = query.where(cls.action == action)
+        if first_day is not None:
+            query = query.where(cls.created_at >= datetime.combine(first_day, time()))
+        if last_day is not None:
+            query = query.where(cls.created_at <= datetime.combine(last_day, time.max))
+        return query.order_by(cls.id.desc())
+
+    @classmethod
+    def actions_present(cls):
+        """The actions the clinic's log holds, in ACTION_LABELS order, unknown ones last."""
+        names = [row.action for row in cls.select(cls.action).distinct()]
+        order = list(ACTION_LABELS)
+        return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
 
 
 class PlatformAuditLog(_AuditRow, BaseModel):

@@ -160,3 +160,144 @@ class Clinic(BaseModel):
             times.append(moment.time())
             moment += step
         return times
+
+    # --- the platform admin's side: listing, plan and status ---------------------------------
+
+    @classmethod
+    def listing(cls):
+        """Every clinic, oldest first (the platform admin's list)."""
+        return cls.select().order_by(cls.id)
+
+    @property
+    def status_label(self):
+        return CLINIC_STATUSES.get(self.status, self.status)
+
+    def change_plan(self, subscription_plan, max_patients, ip=""):
+        """Set the plan and the patient limit override (None: the plan's limit); logs
+        before/after in the platform audit log. Returns what changed ({} when nothing did)."""
+        from ..db import database
+        from .audit import PlatformAuditLog
+
+        wanted = {"subscription_plan": subscription_plan, "max_patients": max_patients}
+        with database.atomic():
+            before = Clinic.get_by_id(self.id)
+            changed = {key: [getattr(before, key), value] for key, value in wanted.items()
+                       if getattr(before, key) != value}
+            if changed:
+                Clinic.update(**wanted).where(Clinic.id == self.id).execute()
+                PlatformAuditLog.append("clinic_plan_changed", "clinic", self.id,
+                                        {"changed": changed}, ip=ip)
+        return changed
+
+    def set_status(self, status, ip=""):
+        """Suspend or reactivate the clinic. Suspending ends every login session of its users.
+        Logs before/after; returns False when the clinic already had that status."""
+        from ..db import database
+        from .accounts import LoginSession
+        from .audit import PlatformAuditLog
+
+        if status not in CLINIC_STATUSES:
+            raise ValueError(f"not a clinic status: {status}")
+        with database.atomic():
+            before = Clinic.get_by_id(self.id).status
+            if before == status:
+                return False
+            Clinic.update(status=status).where(Clinic.id == self.id).execute()
+            ended = 0
+            if status != "active":
+                ended = LoginSession.delete().where(LoginSession.clinic_id == self.id).execute()
+            action = "clinic_reactivated" if status == "active" else "clinic_suspended"
+            PlatformAuditLog.append(action, "clinic", self.id,
+                                    {"status": [before, status], "sessions_ended": ended}, ip=ip)
+        return True
+
+    def platform_history(self, limit=50):
+        """The platform audit rows about this clinic, newest first."""
+        from .audit import PlatformAuditLog
+
+        return (PlatformAuditLog.select()
+                .where(PlatformAuditLog.object_type == "clinic",
+                       PlatformAuditLog.object_id == self.id)
+                .order_by(PlatformAuditLog.id.desc()).limit(limit))
+
+
+CLINIC_STATUSES = {"active": "稼働中", "suspended": "停止中"}
+MAX_PATIENTS_LIMIT = 100000
+
+
+def _max_patients(form):
+    """The patient limit override: '' is None (the plan's limit), else 0..MAX_PATIENTS_LIMIT."""
+    return form.integer("max_patients", "患者数の上限", minimum=0, maximum=MAX_PATIENTS_LIMIT)
+
+
+def read_plan_form(data):
+    """The platform admin's plan form: subscription_plan and max_patients; raises forms.Invalid."""
+    form = FormReader(data)
+    fields = {"subscription_plan": form.choice("subscription_plan", "プラン", PLANS),
+              "max_patients": _max_patients(form)}
+    form.check()
+    return fields
+
+
+def read_new_clinic_form(data):
+    """A new clinic and its owner account as submitted by the platform admin, cleaned, with a
+    message per bad field; raises forms.Invalid. The account rules are accounts.py's."""
+    from ..accounts import CLINIC_CODE, USERNAME
+    from ..passwords import password_problem
+
+    form = FormReader(data)
+    code = form.text("code", "医院コード", required=True, max_length=32).lower()
+    if code and not CLINIC_CODE.match(code):
+        form.error("code", "医院コードは英小文字・数字・ハイフンの2〜32文字にしてください")
+    fields = {
+        "code": code,
+        "name": form.text("name", "医院名", required=True, max_length=100),
+        "subscription_plan": form.choice("subscription_plan", "プラン", PLANS),
+        "owner_username": form.text("owner_username", "院長のユーザー名", required=True,
+                                    max_length=64),
+        "address": form.text("address", "住所", max_length=200),
+        "phone": form.text("phone", "電話番号", max_length=30),
+        "email": form.text("email", "メールアドレス", max_length=200),
+        "max_patients": _max_patients(form),
+    }
+    if fields["owner_username"] and not USERNAME.match(fields["owner_username"]):
+        form.error("owner_username", "ユーザー名は半角英数字と . _ - の64文字以内にしてください")
+    if fields["email"] and "@" not in fields["email"]:
+        form.error("email", "メールアドレスを確かめてください")
+    password = form.raw("owner_password")
+    problem = password_problem(password)
+    if problem:
+        form.error("owner_password", problem)
+    form.check()
+    fields["owner_password"] = password
+    return fields
+
+
+def _limit_text(value):
+    return "プランどおり" if value is None else f"{value}人"
+
+
+def describe_clinic_event(row):
+    """A platform audit row about a clinic in Japanese words (plan, limit, status; no names)."""
+    import json
+
+    detail = json.loads(row.detail) if row.detail else {}
+    if row.action == "clinic_created":
+        plan = PLANS.get(detail.get("plan"))
+        return f"医院を登録（{plan.label if plan else '—'}プラン）"
+    if row.action == "clinic_plan_changed":
+        parts = []
+        changed = detail.get("changed", {})
+        if "subscription_plan" in changed:
+            old, new = (PLANS[name].label if name in PLANS else "—"
+                        for name in changed["subscription_plan"])
+            parts.append(f"プラン {old} → {new}")
+        if "max_patients" in changed:
+            old, new = (_limit_text(value) for value in changed["max_patients"])
+            parts.append(f"患者数の上限 {old} → {new}")
+        return "、".join(parts) or "プランを変更"
+    if row.action == "clinic_reactivated":
+        return "利用を再開"
+    if row.action == "clinic_suspended":
+        return f"利用を停止（終了したログイン {int(detail.get('sessions_ended', 0))}件）"
+    return row.action
