@@ -1118,3 +1118,23 @@ def test_a_record_without_a_known_author_stays_readable(app, therapist, a):
     assert "移行前の症状" in text(therapist.get(f"/patients/{a.patient.id}/records"))
     assert "移行前の症状" in text(therapist.get(f"/patients/{a.patient.id}/records/print"))
     assert "第1版" in text(therapist.get(f"/records/{rid}/history"))
+
+
+def test_a_long_chart_comes_ten_records_at_a_time(app, world, as_user):
+    rows = world["a"]
+    with scoped(app, rows):
+        for n in range(24):  # with the world's record: 25
+            MedicalRecord.write(rows.patient, rows.users["therapist"], therapist=rows.therapist,
+                                visit_date=date(2025, 1, 1) + timedelta(days=n),
+                                symptoms=f"長いカルテ{n:02d}")
+    session = as_user("a", "therapist")
+    first = session.get(f"/patients/{rows.patient.id}/records").get_data(as_text=True)
+    assert first.count('<article class="card record') == 10 and "さらに表示" in first
+    second = session.get(f"/patients/{rows.patient.id}/records?page=2",
+                         headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in second and second.count('<article class="card record') == 10
+    third = session.get(f"/patients/{rows.patient.id}/records?page=3")
+    body = third.get_data(as_text=True)
+    assert third.status_code == 200 and body.count('<article class="card record') == 5
+    assert "さらに表示" not in body and "長いカルテ00" in body
+    assert session.get(f"/patients/{rows.patient.id}/records?page=x").status_code in (200, 422)

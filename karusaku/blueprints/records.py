@@ -24,6 +24,8 @@ names_object("record_id", MedicalRecord)
 names_object("template_id", RecordTemplate)
 
 CLINICAL = ("owner", "therapist")
+CHART_PAGE = 10  # records per page of the chart
+COMPARED_VISITS = 6  # body charts shown side by side
 FORM_FIELDS = ("therapist_id", "visit_date", "appointment_id", *FIELDS)
 
 
@@ -45,12 +47,19 @@ def _read(action, object_type, object_id, **detail):
 @roles(*CLINICAL)
 def chart(patient_id):
     patient = get_or_404(Patient, patient_id)
-    records = list(MedicalRecord.chart(patient.id, include_deleted=current_user.role == "owner"))
-    _read("chart_viewed", "patient", patient.id)
+    page = FormReader(request.args).integer("page", "ページ", minimum=1, maximum=10**6) or 1
+    query = MedicalRecord.chart(patient.id, include_deleted=current_user.role == "owner")
+    records = list(query.offset((page - 1) * CHART_PAGE).limit(CHART_PAGE + 1))
+    more, records = len(records) > CHART_PAGE, records[:CHART_PAGE]
+    _read("chart_viewed", "patient", patient.id, page=page)
+    if page > 1:  # the next records under the first page's ("さらに表示")
+        return htmx.render("records/chart.html", block="more_records", patient=patient,
+                           records=records, page=page, more=more, fields=FIELDS)
     upcoming = list(patient.upcoming_appointments(limit=1))
-    return htmx.render("records/chart.html", patient=patient, records=records,
-                       next_appointment=upcoming[0] if upcoming else None,
-                       last=next((r for r in records if not r.is_deleted), None), fields=FIELDS)
+    recent = list(MedicalRecord.chart(patient.id).limit(COMPARED_VISITS))
+    return htmx.render("records/chart.html", patient=patient, records=records, page=page,
+                       more=more, next_appointment=upcoming[0] if upcoming else None,
+                       recent=recent, last=recent[0] if recent else None, fields=FIELDS)
 
 
 @bp.get("/patients/<int:patient_id>/records/print")
