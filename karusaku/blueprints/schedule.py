@@ -8,11 +8,10 @@ from .. import booking, htmx
 from ..access import get_or_404, names_object, require_staff, roles
 from ..clock import today
 from ..forms import FormReader, Invalid
-from ..models import Appointment, Clinic, MedicalRecord, Patient, Therapist
+from ..models import Appointment, MedicalRecord, Patient, Therapist
 from ..models.appointments import ACTION_LABELS, REPEATS, BookingConflict, check_slot, read_slot_form
 from ..plans import PlanLimitReached
 from ..schedule import day_grid, day_info, week_grid
-from ..tenancy import current_clinic_id
 
 bp = Blueprint("schedule", __name__)
 bp.before_request(require_staff)
@@ -22,7 +21,8 @@ BOOKERS = ("owner", "receptionist")
 
 
 def _clinic():
-    return Clinic.get_by_id(current_clinic_id())
+    """The user's clinic, loaded with the user by the session (no extra query)."""
+    return current_user.clinic
 
 
 def _view_args():
@@ -43,7 +43,8 @@ def _own_therapist():
 
 def _day_context(day, therapist=None, moving=None):
     clinic = _clinic()
-    therapists = list(Therapist.active()) if therapist is None else [therapist]
+    active = list(Therapist.active())
+    therapists = list(active) if therapist is None else [therapist]
     own = _own_therapist()
     if own in therapists:  # a therapist sees their own column first
         therapists.remove(own)
@@ -52,7 +53,7 @@ def _day_context(day, therapist=None, moving=None):
     starts, columns = day_grid(clinic, day, therapists, appointments)
     return dict(
         day=day, info=day_info(clinic, day), starts=starts, columns=columns, clinic=clinic,
-        therapist=therapist, all_therapists=list(Therapist.active()), moving=moving,
+        therapist=therapist, all_therapists=active, moving=moving,
         cancelled=[a for a in appointments if not a.is_active],
         can_book=current_user.role in BOOKERS, prev_day=day - timedelta(days=1),
         next_day=day + timedelta(days=1), today=today(), action_labels=ACTION_LABELS,
