@@ -5,10 +5,11 @@ import click
 from flask.cli import with_appcontext
 from peewee import PeeweeException
 
-from . import backups, demo, migrations
+from . import backups, demo, generator, migrations
 from .audit_check import format_problems, verify_audit
 from .accounts import AccountError, create_clinic, create_platform_admin, create_user
 from .models import ROLES, Clinic, PLANS
+from .passwords import hash_password
 from .tenancy import clinic_context
 
 
@@ -79,17 +80,43 @@ def create_platform_admin_command(username, password):
 
 
 @click.command("seed-demo")
+@click.option("--clinics", type=click.IntRange(1, 9999), default=None,
+              help="generate this many clinics instead of the demo clinic (empty database only)")
+@click.option("--patients", type=click.IntRange(1, 100000), default=None,
+              help=f"patients per clinic  [default: {generator.DEFAULT_PATIENTS}]")
+@click.option("--months", type=click.IntRange(1, 120), default=None,
+              help=f"months of history ending today  [default: {generator.DEFAULT_MONTHS}]")
+@click.option("--records-per-month", type=click.IntRange(0, 100000), default=None,
+              help="visit records a month in the average clinic  "
+                   f"[default: {generator.DEFAULT_RECORDS_PER_MONTH}]")
+@click.option("--seed", type=int, default=None, help="random seed, for the same data again")
 @with_appcontext
 @one_line_errors
-def seed_demo():
-    """Add the demo clinic (さくら整体院) when the database is empty, and print its logins."""
-    created = demo.seed_if_empty()
-    if created:
-        click.echo(f"created the demo clinic {demo.CLINIC_NAME}")
-    elif Clinic.by_code(demo.CLINIC_CODE) is None:
-        click.echo("the database already has clinics; no demo clinic added")
+def seed_demo(clinics, patients, months, records_per_month, seed):
+    """Add the demo clinic (さくら整体院) when the database is empty, and print its logins;
+    with --clinics N, fill an empty database with N generated clinics and their history."""
+    if clinics is None:
+        if any(value is not None for value in (patients, months, records_per_month, seed)):
+            raise click.ClickException(
+                "--patients, --months, --records-per-month and --seed need --clinics N")
+        created = demo.seed_if_empty()
+        if created:
+            click.echo(f"created the demo clinic {demo.CLINIC_NAME}")
+        elif Clinic.by_code(demo.CLINIC_CODE) is None:
+            click.echo("the database already has clinics; no demo clinic added")
+            return
+        click.echo(demo.logins_text())
         return
-    click.echo(demo.logins_text())
+    path = generator.database_path()
+    result = generator.generate(
+        path, clinics,
+        patients=generator.DEFAULT_PATIENTS if patients is None else patients,
+        months=generator.DEFAULT_MONTHS if months is None else months,
+        records_per_month=(generator.DEFAULT_RECORDS_PER_MONTH if records_per_month is None
+                           else records_per_month),
+        seed=seed, password_hash=hash_password(generator.PASSWORD))
+    for line in result.summary_lines():
+        click.echo(line)
 
 
 @click.command("backup")
