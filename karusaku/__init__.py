@@ -3,12 +3,13 @@ from flask import Flask
 
 from . import body_chart, cli, db, errors, security, sessions, views
 from .blueprints import (
-    admin, audit, auth, clinic, main, patients, records, reports, schedule, therapists, users,
+    admin, audit, auth, clinic, health, main, patients, records, reports, schedule, therapists,
+    users,
 )
 from .settings import from_environment
 
 BLUEPRINTS = (auth.bp, main.bp, schedule.bp, patients.bp, records.bp, therapists.bp, users.bp,
-              clinic.bp, reports.bp, audit.bp, admin.bp)
+              clinic.bp, reports.bp, audit.bp, admin.bp, health.bp)
 
 
 def create_app(config=None):

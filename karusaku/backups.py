@@ -10,6 +10,8 @@
   and the import itself is logged.
 
 This is platform-wide work: it reads and writes across clinics with plain SQL on purpose.
+On PostgreSQL the files are the same SQLite databases, filled and read by postgres_copy.py
+(for PostgreSQL's own point-in-time recovery, use its tools: pg_dump, WAL archiving).
 """
 import fcntl
 import gzip
@@ -25,9 +27,9 @@ from pathlib import Path
 
 from peewee import IntegrityError
 
-from . import migrations
+from . import migrations, postgres_copy
 from .clock import now
-from .db import database, open_database
+from .db import database, is_postgres, open_database
 from .models import AuditLog, Clinic, PLANS
 from .tenancy import clinic_context
 
@@ -69,7 +71,12 @@ def _exclusive(dest):
 
 def snapshot(target):
     """Copy the live database to `target` with SQLite's online backup API (one consistent
-    read transaction), as a standalone file in rollback-journal mode."""
+    read transaction), as a standalone file in rollback-journal mode. On PostgreSQL: the same
+    schema, filled from one REPEATABLE READ transaction."""
+    if is_postgres():
+        _new_schema(target)
+        postgres_copy.copy_to_sqlite(target)
+        return
     source = sqlite3.connect(_database_path())
     copy = sqlite3.connect(target)
     try:
@@ -201,6 +208,10 @@ def export_clinic(code, out):
     with tempfile.TemporaryDirectory(prefix="karusaku-") as work:
         copy = Path(work) / "clinic.sqlite"
         _new_schema(copy)
+        if is_postgres():
+            postgres_copy.copy_to_sqlite(copy, clinic.id, CLINIC_TABLES)
+            _write_checked(copy, out)
+            return out
         connection = sqlite3.connect(copy)
         connection.execute("ATTACH DATABASE ? AS live", (_database_path(),))
         try:
@@ -220,9 +231,10 @@ def export_clinic(code, out):
 
 def _new_schema(path):
     """An empty database with the live schema, at the live version."""
+    target = postgres_copy.sqlite_version(migrations.current_version()) if is_postgres() else None
     db = open_database(str(path), {"journal_mode": "delete"})
     try:
-        migrations.upgrade(db=db)
+        migrations.upgrade(target=target, db=db)
     finally:
         db.close()
 
@@ -232,6 +244,8 @@ def import_clinic(path):
     with unpacked(path) as restored:
         version = check_file(restored)
         live_version = migrations.current_version()
+        if is_postgres():
+            live_version = postgres_copy.sqlite_version(live_version)
         if version != live_version:
             raise BackupError(f"the export has schema version {version}, the database "
                               f"{live_version}: run init-db (or restore into a matching version)")
@@ -246,7 +260,15 @@ def import_clinic(path):
         clash = Clinic.get_or_none((Clinic.code == code) != (Clinic.id == clinic_id))
         if clash is not None:
             raise BackupError(f"clinic code {code!r} or id {clinic_id} belongs to another clinic here")
-        counts = _replace_clinic(restored, clinic_id)
+        if is_postgres():
+            try:
+                counts = postgres_copy.replace_clinic(restored, clinic_id, CLINIC_TABLES)
+            except IntegrityError as error:
+                first_line = str(error).splitlines()[0]
+                raise BackupError(f"the export's rows clash with rows of another clinic: "
+                                  f"{first_line}") from None
+        else:
+            counts = _replace_clinic(restored, clinic_id)
     with clinic_context(clinic_id):
         AuditLog.append("clinic_imported", "clinic", clinic_id,
                         {"file": Path(path).name, "rows": counts})

@@ -1,15 +1,25 @@
-"""The database: one proxy for all models, SQLite pragmas, per-thread connections, start-up checks.
+"""The database: one proxy for all models, per-thread connections, start-up checks, locks.
 
-Each waitress thread keeps its own connection (peewee keeps connection state per thread), opened
-on the thread's first request: opening one with its pragmas costs about as much as a simple
-query, and a connection is never shared between threads.
+`KARUSAKU_DATABASE` is a file path (SQLite) or a `postgresql://` URL (PostgreSQL). Each
+waitress thread keeps its own connection (peewee keeps connection state per thread), opened on
+the thread's first request, never shared between threads.
+
+SQLite: WAL, synchronous=FULL, foreign keys, and write transactions that begin IMMEDIATE, so
+writers queue. PostgreSQL: READ COMMITTED, autocommit outside `atomic()`, row-level security
+keyed on the connection's settings `karusaku.clinic_id` and `karusaku.all_clinics`, which every
+statement first brings in line with the tenancy context (see `PostgresDatabase`).
 """
 import os
+import re
 
 import click
-from peewee import DatabaseProxy, OperationalError, SqliteDatabase
+from peewee import (
+    DatabaseProxy, InterfaceError, OperationalError, PeeweeException, PostgresqlDatabase,
+    SqliteDatabase,
+)
 
 from .japanese import normalize_kana, normalize_phone
+from .tenancy import current_scope
 
 database = DatabaseProxy()
 
@@ -21,6 +31,9 @@ SQLITE_PRAGMAS = {
     "cache_size": -2000,  # 2 MiB page cache per connection
     "temp_store": "memory",
 }
+POSTGRES_URL = re.compile(r"^postgres(ql)?://", re.IGNORECASE)
+# A lock wait as long as SQLite's busy timeout; then the request fails instead of hanging.
+POSTGRES_OPTIONS = "-c lock_timeout=10s -c application_name=karusaku"
 
 
 class StartupRefused(click.ClickException):
@@ -30,8 +43,77 @@ class StartupRefused(click.ClickException):
     """
 
 
+class PostgresDatabase(PostgresqlDatabase):
+    """PostgreSQL whose session settings follow the tenancy context, statement by statement.
+
+    Row-level security (schema/postgresql/0006) reads `karusaku.clinic_id` and
+    `karusaku.all_clinics`. Before each statement the connection's last applied values are
+    compared with `tenancy.current_scope()`; when they differ, `set_config(..., false)` (session
+    level, so it outlives transactions) is sent in the same round trip as the statement. So every
+    statement runs with the clinic of the context it was issued in, on whichever thread and
+    connection, with no query at all while the scope stays the same. A rollback (of a
+    transaction or a savepoint) or a failed statement can undo a set_config, so after one the
+    applied values count as unknown and the next statement sets them again. (psycopg2 runs the
+    two statements of one execute() and returns the last one's result; requirements.txt pins it.)
+    """
+
+    def _initialize_connection(self, conn):
+        self._state.scope = None
+
+    @staticmethod
+    def _settings(scope):
+        clinic_id, unscoped = scope
+        return "" if clinic_id is None else str(int(clinic_id)), "on" if unscoped else ""
+
+    def execute_sql(self, sql, params=None):
+        if not params:  # psycopg2 interpolates even an empty tuple: a bare % must stay itself
+            sql = sql.replace("%", "%%")
+        if self.is_closed() and self.autoconnect:
+            self.connect()  # a new connection starts with nothing applied
+        wanted = self._settings(current_scope())
+        if getattr(self._state, "scope", None) != wanted:
+            # The values are digits, 'on' or '': the prefix needs no parameters and has no %.
+            sql = ("SELECT set_config('karusaku.clinic_id', '%s', false), "
+                   "set_config('karusaku.all_clinics', '%s', false); " % wanted) + sql
+        else:
+            wanted = None  # nothing to apply
+        try:
+            cursor = super().execute_sql(sql, params)
+        except Exception:
+            self._state.scope = None
+            raise
+        if wanted is not None:
+            self._state.scope = wanted
+        elif sql.lstrip()[:8].upper() == "ROLLBACK":  # ROLLBACK TO SAVEPOINT undoes set_config
+            self._state.scope = None
+        return cursor
+
+    def rollback(self):
+        self._state.scope = None
+        super().rollback()
+
+
+def is_postgres(db=None):
+    """True when db (default: the app's database) is PostgreSQL."""
+    db = database if db is None else db
+    return isinstance(getattr(db, "obj", db), PostgresqlDatabase)
+
+
+def dialect(db=None):
+    """'postgresql' or 'sqlite': the folder of schema/ that db's migrations come from."""
+    return "postgresql" if is_postgres(db) else "sqlite"
+
+
+def safe_location(location):
+    """The location without its password, for messages."""
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", str(location))
+
+
 def open_database(location, pragmas=None):
-    """A peewee database for a path; write transactions begin IMMEDIATE."""
+    """A peewee database for a path or a postgresql:// URL."""
+    if POSTGRES_URL.match(str(location)):
+        url = POSTGRES_URL.sub("postgresql://", str(location), count=1)
+        return PostgresDatabase(url, connect_timeout=10, options=POSTGRES_OPTIONS)
     merged = {**SQLITE_PRAGMAS, **(pragmas or {})}
     try:
         os.makedirs(os.path.dirname(os.path.abspath(location)), exist_ok=True)
@@ -45,17 +127,64 @@ def open_database(location, pragmas=None):
 
 
 def check_safety(db):
-    """Refuse to run when foreign keys or WAL are off on a fresh connection."""
+    """Refuse to run on a connection where the data is not safe: SQLite with foreign keys or
+    WAL off; PostgreSQL as a role that row-level security does not apply to."""
     try:
         db.connect(reuse_if_open=True)
-    except OperationalError as error:
-        raise StartupRefused(f"cannot open the database {db.database}: {error}")
+    except (OperationalError, InterfaceError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StartupRefused(f"cannot open the database {safe_location(db.database)}: {first_line}")
+    if is_postgres(db):
+        _check_postgres_role(db)
+        return
     foreign_keys = db.execute_sql("PRAGMA foreign_keys").fetchone()[0]
     journal_mode = db.execute_sql("PRAGMA journal_mode").fetchone()[0]
     if foreign_keys != 1:
         raise StartupRefused("SQLite foreign keys are off: refusing to start")
     if str(journal_mode).lower() != "wal":
         raise StartupRefused(f"SQLite journal mode is {journal_mode}, not WAL: refusing to start")
+
+
+def _check_postgres_role(db):
+    role, superuser, bypass = db.execute_sql(
+        "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+    ).fetchone()
+    if superuser or bypass:
+        what = "a superuser" if superuser else "allowed to BYPASSRLS"
+        raise StartupRefused(f"PostgreSQL role {role} is {what}, so row-level security would not "
+                             f"apply: refusing to start (connect as a role made with NOSUPERUSER "
+                             f"NOBYPASSRLS)")
+
+
+def lock_for_update(model, row_id):
+    """Inside a write transaction, wait for and hold the row's lock until the commit, so that
+    read-check-write sequences on it (a therapist's overlap check) run one at a time.
+    PostgreSQL: SELECT … FOR NO KEY UPDATE (foreign-key checks of other inserts don't wait on
+    it). SQLite: nothing to do, the transaction began IMMEDIATE and holds the write lock."""
+    if not is_postgres():
+        return
+    _require_transaction()
+    model.select(model.id).where(model.id == row_id).for_update("FOR NO KEY UPDATE").execute()
+
+
+def transaction_lock(name, key):
+    """Inside a write transaction, serialise it with every other transaction that takes the
+    same (name, key) lock, until the commit: a chart number MAX+1, an audit chain's last row.
+    PostgreSQL: a transaction-level advisory lock. SQLite: nothing to do (IMMEDIATE)."""
+    if not is_postgres():
+        return
+    _require_transaction()
+    database.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", (name, int(key)))
+
+
+def _require_transaction():
+    if not database.in_transaction():
+        raise RuntimeError("a lock outside a transaction would be released at once")
+
+
+def _connection_in_transaction():
+    """PostgreSQL: True when the connection itself (not only peewee's record) is in a transaction."""
+    return database.connection().get_transaction_status() != 0  # not TRANSACTION_STATUS_IDLE
 
 
 def init_app(app):
@@ -68,6 +197,8 @@ def init_app(app):
 
 
 def _connect():
+    if is_postgres() and not database.is_closed() and database.connection().closed:
+        database.dispose()  # the server closed it (restart, idle timeout): open a new one
     database.connect(reuse_if_open=True)
 
 
@@ -75,7 +206,13 @@ def _end_transaction(exc):
     """Never carry an open transaction into the thread's next request."""
     if database.is_closed():
         return
-    if database.in_transaction() or database.connection().in_transaction:
-        database.connection().rollback()
+    if not is_postgres():
+        if database.in_transaction() or database.connection().in_transaction:
+            database.connection().rollback()
+    elif database.in_transaction() or _connection_in_transaction():
+        try:
+            database.rollback()
+        except PeeweeException:
+            database.dispose()  # a broken connection: the next request opens a new one
     while database.in_transaction():  # forget peewee's record of it too
         database.pop_transaction()

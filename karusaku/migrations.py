@@ -1,23 +1,34 @@
 """The versioned schema in schema/<dialect>/NNNN_name.sql, applied in order.
 
 A fresh database and an upgraded one run the same files, so they end identical. Each file runs
-in one transaction: it applies whole or not at all.
+in one transaction: it applies whole or not at all. The dialects may differ in their lists
+(schema/postgresql/ has 0006_row_level_security, SQLite none); a version's number means the same
+change wherever it exists.
+
+A version may have a Python step beside its SQL, `NNNN_name.py` with `upgrade(db)`, run after the
+SQL in the same transaction, for data that only the app's own functions can compute (the kana
+search keys of PostgreSQL's version 3; SQLite calls those functions from SQL instead).
+Migrations run inside `all_clinics()`: they are platform work, and see every clinic's rows.
 """
+import importlib.util
 import re
 import sqlite3
 from pathlib import Path
 
 from .clock import now
-from .db import database
+from .db import database, dialect, is_postgres
+from .tenancy import all_clinics
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 _FILE_NAME = re.compile(r"^(\d{4})_(\w+)\.sql$")
+_APPLIED_AT_TYPE = {"sqlite": "DATETIME", "postgresql": "TIMESTAMP"}
 
 
-def available(dialect="sqlite"):
-    """(version, name, path) of every migration file, in order."""
+def available(dialect_name=None):
+    """(version, name, path) of every migration file of the dialect (by default the app
+    database's; SQLite while none is open), in order."""
     found = []
-    for path in sorted((SCHEMA_DIR / dialect).glob("*.sql")):
+    for path in sorted((SCHEMA_DIR / (dialect_name or dialect())).glob("*.sql")):
         match = _FILE_NAME.match(path.name)
         if match:
             found.append((int(match.group(1)), match.group(2), path))
@@ -29,14 +40,15 @@ def current_version(db=None):
     db = database if db is None else db
     db.execute_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DATETIME NOT NULL)"
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        f" applied_at {_APPLIED_AT_TYPE[dialect(db)]} NOT NULL)"
     )
     row = db.execute_sql("SELECT MAX(version) FROM schema_migrations").fetchone()
     return row[0] or 0
 
 
 def statements(sql):
-    """Split a script into complete statements (trigger bodies stay whole)."""
+    """Split a SQLite script into complete statements (trigger bodies stay whole)."""
     buffer = ""
     for line in sql.splitlines(keepends=True):
         buffer += line
@@ -49,23 +61,49 @@ def statements(sql):
         raise ValueError(f"incomplete SQL statement at the end of a migration: {buffer[:60]!r}")
 
 
+def _python_step(path):
+    """The upgrade(db) of the .py file beside a migration's .sql, or None."""
+    script = path.with_suffix(".py")
+    if not script.exists():
+        return None
+    spec = importlib.util.spec_from_file_location(f"karusaku_migration_{script.stem}", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.upgrade
+
+
+def _apply(db, path):
+    sql = path.read_text(encoding="utf-8")
+    if is_postgres(db):  # PostgreSQL takes a whole script ($$ bodies included) at once
+        db.execute_sql(sql)
+    else:
+        for statement in statements(sql):
+            db.execute_sql(statement)
+    step = _python_step(path)
+    if step is not None:
+        step(db)
+
+
 def upgrade(target=None, db=None):
     """Apply every migration above the current version (up to target); return those applied.
     `db` is the app's database unless another (say, an export file being made) is given."""
     db = database if db is None else db
     db.connect(reuse_if_open=True)
     applied = []
-    for version, name, path in available():
-        if target is not None and version > target:
-            break
-        with db.atomic():
-            if version <= current_version(db):
-                continue
-            for statement in statements(path.read_text(encoding="utf-8")):
-                db.execute_sql(statement)
-            db.execute_sql(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                (version, name, now()),
-            )
-        applied.append(f"{version:04d}_{name}")
+    with all_clinics():
+        for version, name, path in available(dialect(db)):
+            if target is not None and version > target:
+                break
+            with db.atomic():
+                if is_postgres(db):  # two processes running init-db at once: one at a time
+                    db.execute_sql("SELECT pg_advisory_xact_lock(hashtext('karusaku_migrations'))")
+                if version <= current_version(db):
+                    continue
+                _apply(db, path)
+                db.execute_sql(
+                    f"INSERT INTO schema_migrations (version, name, applied_at) "
+                    f"VALUES ({db.param}, {db.param}, {db.param})",
+                    (version, name, now()),
+                )
+            applied.append(f"{version:04d}_{name}")
     return applied

@@ -42,6 +42,12 @@ def is_unscoped():
     return _unscoped.get()
 
 
+def current_scope():
+    """(clinic id or None, unscoped?): what the database connection must be told (PostgreSQL's
+    row-level security reads it from the connection; see db.PostgresDatabase)."""
+    return _current_clinic.get(), _unscoped.get()
+
+
 @contextmanager
 def clinic_context(clinic_id):
     """Run a block as clinic_id (command-line work, tests, the login step)."""

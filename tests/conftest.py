@@ -1,10 +1,20 @@
 """Shared fixtures: an app on a temporary SQLite file, two clinics with rows in every tenant
-table and a user of every role, logged-in clients, a real waitress server, a real browser."""
+table and a user of every role, logged-in clients, a real waitress server, a real browser.
+
+With KARUSAKU_TEST_POSTGRES set (a postgresql:// URL for a role that is not a superuser and
+has no BYPASSRLS) and KARUSAKU_TEST_POSTGRES_ADMIN (a URL of a role that may create databases),
+each test's app gets a fresh PostgreSQL database instead, copied from a template migrated once
+per session; tests/postgres_server.sh starts a throwaway cluster and prints both.
+SQLite-only tests carry `sqlite_only(reason)` and skip there.
+"""
+import itertools
 import os
 import re
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from urllib.parse import urlsplit
 
 import pytest
 from waitress.server import create_server
@@ -16,7 +26,87 @@ from karusaku.db import database
 from karusaku.models import (
     Appointment, AuditLog, MedicalRecord, Patient, RecordDraft, RecordTemplate, Therapist, User,
 )
-from karusaku.tenancy import clinic_context
+from karusaku.tenancy import all_clinics, clinic_context
+
+POSTGRES_URL = os.environ.get("KARUSAKU_TEST_POSTGRES", "")
+POSTGRES_ADMIN_URL = os.environ.get("KARUSAKU_TEST_POSTGRES_ADMIN", "")
+ON_POSTGRES = bool(POSTGRES_URL)
+
+
+def sqlite_only(reason):
+    """Mark a test (or, as `pytestmark`, a module) that checks SQLite itself."""
+    return pytest.mark.skipif(ON_POSTGRES, reason=f"SQLite only: {reason}")
+
+
+def run_sql(sql, params=()):
+    """A raw statement as SQLite tests write it (? placeholders) on either database, seeing
+    every clinic's rows: on PostgreSQL it runs inside all_clinics(), since row-level security
+    would otherwise show a raw statement only the current clinic's rows."""
+    if ON_POSTGRES:
+        sql = sql.replace("?", "%s")
+    with all_clinics():
+        return database.execute_sql(sql, params)
+
+
+def insert_sql(sql, params=()):
+    """run_sql for one INSERT; returns the new row's id."""
+    if ON_POSTGRES:
+        return run_sql(sql + " RETURNING id", params).fetchone()[0]
+    return run_sql(sql, params).lastrowid
+
+
+def as_sqlite_stores(value):
+    """A value read from PostgreSQL as SQLite holds it (ISO text times, 0/1 booleans)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, datetime):
+        return value.isoformat(" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def live_rows(sql, params=()):
+    """run_sql's rows, with values as SQLite holds them: comparable with a SQLite export."""
+    return [tuple(map(as_sqlite_stores, row)) for row in run_sql(sql, params).fetchall()]
+
+
+def table_columns(table):
+    """The live table's columns, in order."""
+    if ON_POSTGRES:
+        return [name for (name,) in run_sql(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = ? ORDER BY ordinal_position", (table,)).fetchall()]
+    return [row[1] for row in run_sql(f'PRAGMA table_info("{table}")').fetchall()]
+
+
+def live_tables():
+    """The live database's tables."""
+    if ON_POSTGRES:
+        return [name for (name,) in run_sql(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()").fetchall()]
+    return [name for (name,) in run_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()]
+
+
+@contextmanager
+def trigger_off(table, name):
+    """Tamper as someone with direct database access would: a guarding trigger is off for the
+    block (SQLite: dropped and created again from its stored SQL; PostgreSQL: disabled)."""
+    if ON_POSTGRES:
+        run_sql(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
+        try:
+            yield
+        finally:
+            run_sql(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
+        return
+    sql = run_sql("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone()[0]
+    run_sql(f"DROP TRIGGER {name}")
+    try:
+        yield
+    finally:
+        run_sql(sql)
+
 
 PASSWORD = "correct horse battery"
 ROLES = ("owner", "therapist", "receptionist")
@@ -67,11 +157,84 @@ def make_clinic(code, name, patient_name, plan="pro"):
     return rows
 
 
+class PostgresDatabases:
+    """Databases for tests on one PostgreSQL server: a template migrated once, then a copy of
+    it per test (CREATE DATABASE … TEMPLATE is much faster than running the migrations)."""
+
+    def __init__(self, url, admin_url):
+        import psycopg2
+
+        if not admin_url:
+            raise pytest.UsageError("KARUSAKU_TEST_POSTGRES_ADMIN (a URL of a role that may "
+                                    "create databases) must be set with KARUSAKU_TEST_POSTGRES")
+        self.url, self.role = url, urlsplit(url).username
+        self.admin = psycopg2.connect(admin_url)
+        self.admin.autocommit = True
+        # PostgreSQL 15's default, WAL_LOG, writes the whole copy to the WAL: 5x slower here.
+        self.strategy = " STRATEGY FILE_COPY" if self.admin.server_version >= 150000 else ""
+        self.names = (f"karusaku_test_{os.getpid()}_{n}" for n in itertools.count())
+        self.template = f"karusaku_template_{os.getpid()}"
+        self._run(f'DROP DATABASE IF EXISTS "{self.template}"')
+        self._run(f'CREATE DATABASE "{self.template}" OWNER "{self.role}"')
+        from karusaku.db import open_database
+
+        db = open_database(self.url_of(self.template))  # migrated as the app's own role
+        migrations.upgrade(db=db)
+        db.close()
+
+    def _run(self, sql):
+        with self.admin.cursor() as cursor:
+            cursor.execute(sql)
+
+    def url_of(self, name):
+        return urlsplit(self.url)._replace(path=f"/{name}").geturl()
+
+    def create(self, empty=False):
+        """A fresh database for one test, migrated unless empty: (name, url)."""
+        name = next(self.names)
+        template = "template1" if empty else self.template
+        self._run(f'CREATE DATABASE "{name}" TEMPLATE "{template}" OWNER "{self.role}"'
+                  + self.strategy)
+        return name, self.url_of(name)
+
+    def drop(self, name):
+        self._run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self):
+        self.drop(self.template)
+        self.admin.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases():
+    databases = PostgresDatabases(POSTGRES_URL, POSTGRES_ADMIN_URL)
+    yield databases
+    databases.close()
+
+
 @pytest.fixture
-def app(tmp_path):
+def database_location(request, tmp_path):
+    """Where the test's app keeps its data: a temporary SQLite file, or (PostgreSQL mode) the
+    URL of a fresh database that is dropped after the test."""
+    if not ON_POSTGRES:
+        yield str(tmp_path / "karusaku.db")
+        return
+    databases = request.getfixturevalue("postgres_databases")
+    name, url = databases.create()
+    try:
+        yield url
+    finally:
+        try:
+            database.close()
+        finally:
+            databases.drop(name)  # WITH (FORCE): also ends the live server threads' connections
+
+
+@pytest.fixture
+def app(database_location):
     app = create_app({
         "TESTING": True,
-        "DATABASE": str(tmp_path / "karusaku.db"),
+        "DATABASE": database_location,
         "SECRET_KEY": "test secret key",
         "ARGON2": {"time_cost": 1, "memory_cost": 8, "parallelism": 1},
     })

@@ -1,5 +1,5 @@
 """Walking the app's URL map: every route and method, with ids filled in from a clinic."""
-from karusaku.db import database
+from .conftest import run_sql
 
 SKIPPED_ENDPOINTS = {"static"}
 TENANT_TABLES = ["users", "patients", "therapists", "appointments", "medical_records",
@@ -35,11 +35,15 @@ def snapshot(clinic_id):
     """Every row of every tenant table of one clinic, to prove a walk changed nothing."""
     tables = {}
     for table in TENANT_TABLES:
-        cursor = database.execute_sql(f"SELECT * FROM {table} WHERE clinic_id = ? ORDER BY id",
+        cursor = run_sql(f"SELECT * FROM {table} WHERE clinic_id = ? ORDER BY id",
                                       (clinic_id,))
         tables[table] = cursor.fetchall()
     return tables
 
 
+PUBLIC_BLUEPRINTS = {"auth", "health"}  # log-in pages and /healthz need no login
+
+
 def is_staff_route(rule):
-    return not rule.rule.startswith("/admin") and rule.endpoint.split(".")[0] not in {"auth"}
+    return (not rule.rule.startswith("/admin")
+            and rule.endpoint.split(".")[0] not in PUBLIC_BLUEPRINTS)

@@ -7,10 +7,9 @@ from datetime import datetime, time, timedelta
 
 import pytest
 
-from .conftest import PASSWORD, ROLES, csrf_token, login
+from .conftest import PASSWORD, ROLES, csrf_token, login, run_sql
 from .routes import TENANT_TABLES, routes, url
 from karusaku.clock import today
-from karusaku.db import database
 from karusaku.models import (
     Appointment, Clinic, LoginSession, MedicalRecord, Patient, PlatformAuditLog, User,
 )
@@ -103,7 +102,7 @@ def rows_per_clinic(app):
     counts = {}
     with app.app_context():
         for table in TENANT_TABLES:
-            cursor = database.execute_sql(
+            cursor = run_sql(
                 f"SELECT clinic_id, COUNT(*) FROM {table} GROUP BY clinic_id")
             for clinic_id, count in cursor.fetchall():
                 counts[clinic_id] = counts.get(clinic_id, 0) + count

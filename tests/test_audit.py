@@ -1,5 +1,6 @@
 """The audit log you can trust: verify-audit names the first altered or removed row of each
 chain; the owner's viewer filters, pages and exports their own clinic's rows only."""
+import contextlib
 import csv
 import io
 import json
@@ -20,7 +21,7 @@ from karusaku.models import Appointment, AuditLog, MedicalRecord, Patient, Platf
 from karusaku.models.audit import GENESIS_HASH
 from karusaku.tenancy import all_clinics, clinic_context
 
-from .conftest import PASSWORD, login
+from .conftest import ON_POSTGRES, PASSWORD, login, run_sql, sqlite_only, trigger_off
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "schema" / "sqlite" / "0002_accounts_audit.sql"
@@ -37,21 +38,29 @@ def trigger_sql(name):
 
 
 def stored_triggers():
-    return database.execute_sql(
+    return run_sql(
         "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name").fetchall()
 
 
 @contextmanager
 def triggers_dropped(*names):
     """Tamper as an attacker with file access would: drop the triggers, change rows, and put
-    the triggers back exactly as the schema file has them."""
+    the triggers back exactly as the schema file has them. (PostgreSQL: disable and enable
+    them, as the owner of the tables could.)"""
+    if ON_POSTGRES:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(database.atomic())
+            for name in names:
+                stack.enter_context(trigger_off(name.rsplit("_no_", 1)[0], name))
+            yield
+        return
     before = stored_triggers()
     with database.atomic():
         for name in names:
-            database.execute_sql(f"DROP TRIGGER {name}")
+            run_sql(f"DROP TRIGGER {name}")
         yield
         for name in names:
-            database.execute_sql(trigger_sql(name))
+            run_sql(trigger_sql(name))
     assert stored_triggers() == before
 
 
@@ -67,12 +76,12 @@ def platform_ids():
 
 def alter(table, row_id, detail='{"n": "forged"}'):
     with triggers_dropped(f"{table}_no_update"):
-        database.execute_sql(f"UPDATE {table} SET detail = ? WHERE id = ?", (detail, row_id))
+        run_sql(f"UPDATE {table} SET detail = ? WHERE id = ?", (detail, row_id))
 
 
 def remove(table, row_id):
     with triggers_dropped(f"{table}_no_delete"):
-        database.execute_sql(f"DELETE FROM {table} WHERE id = ?", (row_id,))
+        run_sql(f"DELETE FROM {table} WHERE id = ?", (row_id,))
 
 
 def text(response):
@@ -93,10 +102,10 @@ def csv_rows(response):
     return list(csv.DictReader(io.StringIO(body[1:])))
 
 
-def expected_ids(app, clinic_id, where="1", params=()):
+def expected_ids(app, clinic_id, where="1 = 1", params=()):
     """The ids of one clinic's audit rows matching an SQL condition, newest first."""
     with app.app_context():
-        return [row[0] for row in database.execute_sql(
+        return [row[0] for row in run_sql(
             f"SELECT id FROM audit_log WHERE clinic_id = ? AND ({where}) ORDER BY id DESC",
             (clinic_id, *params)).fetchall()]
 
@@ -130,7 +139,7 @@ def owner(as_user):
 def test_an_intact_log_passes(app, chains):
     with app.app_context():
         check = verify_audit()
-        rows = database.execute_sql("SELECT (SELECT COUNT(*) FROM audit_log)"
+        rows = run_sql("SELECT (SELECT COUNT(*) FROM audit_log)"
                                     " + (SELECT COUNT(*) FROM platform_audit_log)").fetchone()[0]
     assert check == []
     assert (check.rows, check.chains) == (rows, 3)
@@ -151,7 +160,7 @@ def test_an_altered_row_is_named(app, chains):
         ids = chain_ids(a)
         alter("audit_log", ids[3])
         with pytest.raises(peewee.IntegrityError, match="append-only"):  # trigger back in place
-            database.execute_sql("UPDATE audit_log SET detail = '' WHERE id = ?", (ids[4],))
+            run_sql("UPDATE audit_log SET detail = '' WHERE id = ?", (ids[4],))
         [problem] = verify_audit()
     assert (problem.table, problem.clinic_id, problem.row_id, problem.kind) == (
         "audit_log", a, ids[3], "altered")
@@ -166,7 +175,7 @@ def test_a_removed_row_is_named_as_a_removal_before_the_next_row(app, chains):
         ids = chain_ids(a)
         remove("audit_log", ids[3])
         with pytest.raises(peewee.IntegrityError, match="append-only"):
-            database.execute_sql("DELETE FROM audit_log WHERE id = ?", (ids[4],))
+            run_sql("DELETE FROM audit_log WHERE id = ?", (ids[4],))
         [problem] = verify_audit()
     assert (problem.table, problem.clinic_id, problem.row_id, problem.kind) == (
         "audit_log", a, ids[4], "removed")
@@ -192,7 +201,7 @@ def test_a_row_rewritten_with_a_fresh_hash_shows_at_the_next_row(app, chains):
         with all_clinics():
             row = AuditLog.get_by_id(ids[2])
         with triggers_dropped("audit_log_no_update"):
-            database.execute_sql("UPDATE audit_log SET row_hash = ? WHERE id = ?",
+            run_sql("UPDATE audit_log SET row_hash = ? WHERE id = ?",
                                  (AuditLog.compute_hash(row), ids[2]))
         [problem] = verify_audit()
     assert (problem.row_id, problem.kind) == (ids[3], "removed")
@@ -204,7 +213,7 @@ def test_an_altered_prev_hash_is_named(app, chains):
     with app.app_context():
         ids = chain_ids(a)
         with triggers_dropped("audit_log_no_update"):
-            database.execute_sql("UPDATE audit_log SET prev_hash = ? WHERE id = ?",
+            run_sql("UPDATE audit_log SET prev_hash = ? WHERE id = ?",
                                  (GENESIS_HASH, ids[2]))
         [problem] = verify_audit()
     assert (problem.row_id, problem.kind) == (ids[2], "altered")
@@ -590,12 +599,13 @@ def test_odd_details_do_not_break_the_viewer(app, world, owner):
     assert '["a", "list"]' in page or "[&#34;a&#34;, &#34;list&#34;]" in page
 
 
+@sqlite_only("SQLite keeps text in an INTEGER column; PostgreSQL's types refuse such garbage")
 def test_garbage_in_a_tampered_row_is_reported_not_a_crash(app, chains, owner):
     a = chains["a"].clinic.id
     with app.app_context():
         ids = chain_ids(a)
         with triggers_dropped("audit_log_no_update"):
-            database.execute_sql("UPDATE audit_log SET object_id = 'abc', created_at = 'x',"
+            run_sql("UPDATE audit_log SET object_id = 'abc', created_at = 'x',"
                                  " user_id = 1.5, detail = '{\"patient_id\": 1' WHERE id = ?",
                                  (ids[1],))
         [problem] = verify_audit()

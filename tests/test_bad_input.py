@@ -5,8 +5,7 @@ from datetime import date, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from karusaku.db import database
-
+from .conftest import run_sql
 from .routes import TENANT_TABLES
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
@@ -59,7 +58,7 @@ SEARCHES = ["/patients?q={}", "/patients/pick?q={}", "/schedule?date={}",
 
 
 def row_counts():
-    return {table: database.execute_sql(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    return {table: run_sql(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
             for table in TENANT_TABLES + ["clinics"]}
 
 

@@ -5,7 +5,7 @@ from karusaku import demo
 from karusaku.models import Appointment, Clinic, PlatformAdmin, User
 from karusaku.tenancy import all_clinics, clinic_context
 
-from .conftest import PASSWORD, login
+from .conftest import PASSWORD, login, run_sql, trigger_off
 
 
 @pytest.fixture
@@ -122,14 +122,9 @@ def test_demo_logins_work(app, run):
 def test_verify_audit_names_an_altered_row(app, run, world):
     assert "audit log intact" in run("verify-audit").output
     with app.app_context():
-        from karusaku.db import database
-
-        trigger = database.execute_sql(
-            "SELECT sql FROM sqlite_master WHERE name = 'audit_log_no_update'").fetchone()[0]
-        row_id = database.execute_sql("SELECT MIN(id) FROM audit_log").fetchone()[0]
-        database.execute_sql("DROP TRIGGER audit_log_no_update")
-        database.execute_sql("UPDATE audit_log SET detail = 'forged' WHERE id = ?", (row_id,))
-        database.execute_sql(trigger)
+        row_id = run_sql("SELECT MIN(id) FROM audit_log").fetchone()[0]
+        with trigger_off("audit_log", "audit_log_no_update"):
+            run_sql("UPDATE audit_log SET detail = 'forged' WHERE id = ?", (row_id,))
     result = run("verify-audit")
     assert result.exit_code == 1
     assert f"row {row_id} " in result.output and "altered" in result.output

@@ -13,9 +13,16 @@ from karusaku.models import AuditLog, PlatformAuditLog
 from karusaku.models.audit import GENESIS_HASH, _row_hash
 from karusaku.tenancy import all_clinics, clinic_context
 
-from .conftest import login
+from .conftest import ON_POSTGRES, login, run_sql, sqlite_only, trigger_off
 
 AUDIT_TABLES = ["audit_log", "platform_audit_log"]
+
+
+def connection_in_transaction():
+    """The connection's own view (not peewee's record) of whether a transaction is open."""
+    if ON_POSTGRES:
+        return database.connection().get_transaction_status() != 0
+    return database.connection().in_transaction
 
 
 def pragma(name):
@@ -39,7 +46,7 @@ def can_take_write_lock(conn):
 
 
 def table_rows(table):
-    return database.execute_sql(f"SELECT * FROM {table} ORDER BY id").fetchall()
+    return run_sql(f"SELECT * FROM {table} ORDER BY id").fetchall()
 
 
 def chain_breaks(rows, fields_of):
@@ -76,6 +83,7 @@ def audit_rows(app, world):
 
 # --- start-up checks and pragmas -----------------------------------------------------------
 
+@sqlite_only("SQLite's start-up checks (PostgreSQL's are in test_postgres.py)")
 @pytest.mark.parametrize("pragmas, message", [
     ({"foreign_keys": 0}, "foreign keys"),
     ({"journal_mode": "delete"}, "WAL"),
@@ -87,6 +95,7 @@ def test_app_refuses_to_start_on_an_unsafe_connection(tmp_path, closes_database,
                     "SQLITE_PRAGMAS": pragmas})
 
 
+@sqlite_only("pragmas")
 def test_connection_is_durable_and_checks_foreign_keys(app):
     with app.app_context():
         assert pragma("journal_mode") == "wal"
@@ -97,6 +106,7 @@ def test_connection_is_durable_and_checks_foreign_keys(app):
 
 # --- write transactions --------------------------------------------------------------------
 
+@sqlite_only("BEGIN IMMEDIATE and SQLite's one write lock")
 @pytest.mark.parametrize("begin", ["atomic", "transaction"])
 def test_write_transaction_takes_the_write_lock_at_begin(app, begin):
     with app.app_context(), other_connection(app) as other:
@@ -110,6 +120,7 @@ def test_write_transaction_takes_the_write_lock_at_begin(app, begin):
         assert can_take_write_lock(other)
 
 
+@sqlite_only("SQLite's one write lock, seen from a second sqlite3 connection")
 def test_failed_write_transaction_rolls_back_and_frees_the_lock(app, world):
     a = world["a"]
     with app.app_context(), other_connection(app) as other:
@@ -125,6 +136,7 @@ def test_failed_write_transaction_rolls_back_and_frees_the_lock(app, world):
 
 # --- connections per thread and per request ------------------------------------------------
 
+@sqlite_only("pragmas of each connection (test_postgres.py checks each thread's clinic)")
 def test_each_thread_gets_its_own_connection(app):
     barrier = threading.Barrier(2, timeout=10)
     seen, errors = {}, []
@@ -163,7 +175,7 @@ def test_requests_leave_no_open_transaction(app, world):
                          client.get("/")):
             assert response.status_code < 500
             assert not database.in_transaction()
-            assert not database.connection().in_transaction
+            assert not connection_in_transaction()
 
 
 def _leaky_route(app, clinic_id):
@@ -171,14 +183,14 @@ def _leaky_route(app, clinic_id):
 
     def leak():
         database.atomic().__enter__()
-        database.execute_sql("UPDATE clinics SET name = 'leaked' WHERE id = ?", (clinic_id,))
+        run_sql("UPDATE clinics SET name = 'leaked' WHERE id = ?", (clinic_id,))
         return "leaked"
 
     app.add_url_rule("/_test/leak", "test_leak", leak)
 
 
 def _forget_leaked_transactions():
-    if database.connection().in_transaction:
+    if connection_in_transaction():
         database.rollback()
     while database.in_transaction():
         database.pop_transaction()
@@ -190,13 +202,14 @@ def test_transaction_leaked_by_a_request_is_rolled_back(app, world):
     with app.app_context():
         try:
             assert app.test_client().get("/_test/leak").status_code == 200
-            assert not database.connection().in_transaction
-            assert database.execute_sql("SELECT name FROM clinics WHERE id = ?",
+            assert not connection_in_transaction()
+            assert run_sql("SELECT name FROM clinics WHERE id = ?",
                                         (a.clinic.id,)).fetchone()[0] == a.clinic.name
         finally:
             _forget_leaked_transactions()
 
 
+@sqlite_only("SQLite's one write lock, seen from a second sqlite3 connection")
 def test_transaction_leaked_by_a_request_is_forgotten(app, world):
     _leaky_route(app, world["a"].clinic.id)
     with app.app_context(), other_connection(app) as other:
@@ -219,13 +232,15 @@ def test_database_refuses_to_change_audit_rows(app, audit_rows, table, statement
         before = table_rows(table)
         assert before
         with pytest.raises(peewee.IntegrityError, match="append-only"):  # through peewee
-            database.execute_sql(statement.format(table))
-        with other_connection(app) as raw:  # and on a bare sqlite3 connection
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                raw.execute(statement.format(table))
+            run_sql(statement.format(table))
+        if not ON_POSTGRES:
+            with other_connection(app) as raw:  # and on a bare sqlite3 connection
+                with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                    raw.execute(statement.format(table))
         assert table_rows(table) == before
 
 
+@sqlite_only("INSERT OR REPLACE (PostgreSQL's upsert fires the UPDATE trigger: test_postgres.py)")
 @pytest.mark.parametrize("table", AUDIT_TABLES)
 def test_database_refuses_to_replace_an_audit_row(app, audit_rows, table):
     with app.app_context():
@@ -269,9 +284,10 @@ def test_audit_chain_shows_a_row_removed_behind_the_triggers_back(app, audit_row
             ids = [r.id for r in AuditLog.select(AuditLog.id).where(AuditLog.clinic == a)
                    .order_by(AuditLog.id)]
         with database.atomic() as transaction:
-            database.execute_sql("DROP TRIGGER audit_log_no_delete")
-            database.execute_sql("DELETE FROM audit_log WHERE id = ?", (ids[1],))
-            with all_clinics():
-                chain = list(AuditLog.select().where(AuditLog.clinic == a).order_by(AuditLog.id))
+            with trigger_off("audit_log", "audit_log_no_delete"):
+                run_sql("DELETE FROM audit_log WHERE id = ?", (ids[1],))
+                with all_clinics():
+                    chain = list(AuditLog.select().where(AuditLog.clinic == a)
+                                 .order_by(AuditLog.id))
             transaction.rollback()  # leave the database as it was
         assert chain_breaks(chain, AuditLog._chain_fields) == [(ids[2], "prev_hash")]

@@ -13,7 +13,9 @@ from karusaku.clock import today
 from karusaku.japanese import normalize_kana, normalize_phone
 from karusaku.models import PLANS
 
-from .conftest import login
+from .conftest import login, sqlite_only
+
+pytestmark = sqlite_only("the generator writes SQLite databases")
 
 CLINICS, PATIENTS, MONTHS, RATE = 2, 20, 2, 60
 ARGS = ["seed-demo", "--clinics", str(CLINICS), "--patients", str(PATIENTS), "--months",

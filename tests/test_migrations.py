@@ -7,11 +7,14 @@ from contextlib import contextmanager
 import peewee
 import pytest
 
-from .conftest import make_clinic
+from .conftest import make_clinic, sqlite_only
 from karusaku import create_app, migrations
 from karusaku.db import database
 from karusaku.models import User
 from karusaku.tenancy import clinic_context
+
+# PostgreSQL's migrations are checked in test_postgres.py.
+pytestmark = sqlite_only("schema/sqlite/, sqlite_master and PRAGMA index_info")
 
 SEED_INDEXES = {
     "idx_patients_clinic_id": ("patients", ["clinic_id"]),

@@ -21,7 +21,7 @@ from karusaku.models.records import RecordRevision
 from karusaku.tenancy import clinic_context
 from karusaku.views import date_ja
 
-from .conftest import PASSWORD, Session, login
+from .conftest import PASSWORD, Session, insert_sql, login, run_sql
 from .routes import snapshot
 
 LOWER_BACK, NECK = "back-lower-back", "front-neck"
@@ -104,7 +104,7 @@ def error_after(body, anchor):
 
 def row_counts(app):
     with app.app_context():
-        return tuple(database.execute_sql(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        return tuple(run_sql(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
                      for table in ("medical_records", "record_revisions"))
 
 
@@ -494,8 +494,8 @@ def test_a_changed_body_chart_shows_in_the_history(therapist, a):
 def test_the_database_refuses_to_change_a_revision(app, a):
     with app.app_context():
         with pytest.raises(peewee.IntegrityError, match="append-only"):
-            database.execute_sql("UPDATE record_revisions SET notes = 'x'")
-        assert database.execute_sql(
+            run_sql("UPDATE record_revisions SET notes = 'x'")
+        assert run_sql(
             "SELECT COUNT(*) FROM record_revisions WHERE notes = 'x'").fetchone()[0] == 0
 
 
@@ -701,7 +701,7 @@ def insert_records(app, rows, count, created_at):
     with app.app_context():
         with database.atomic():
             for _ in range(count):
-                database.execute_sql(sql, args)
+                run_sql(sql, args)
 
 
 def use_plan(app, rows, plan):
@@ -1104,12 +1104,12 @@ def test_a_record_without_a_known_author_stays_readable(app, therapist, a):
     stamp = moment.strftime("%Y-%m-%d %H:%M:%S")
     with app.app_context():
         with database.atomic():
-            rid = database.execute_sql(
+            rid = insert_sql(
                 "INSERT INTO medical_records (clinic_id, patient_id, therapist_id, visit_date, "
                 "symptoms, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
                 (a.clinic.id, a.patient.id, a.therapist.id, stamp[:10], "移行前の症状", stamp,
-                 stamp)).lastrowid
-            database.execute_sql(  # what schema version 4 gives an old record
+                 stamp))
+            run_sql(  # what schema version 4 gives an old record
                 "INSERT INTO record_revisions (clinic_id, record_id, revision, action, "
                 "therapist_id, visit_date, symptoms, edited_by, edited_at) "
                 "VALUES (?, ?, 1, 'created', ?, ?, ?, NULL, ?)",

@@ -1,9 +1,10 @@
 """Therapists: list, new, edit, activate and deactivate; plan limits, roles, isolation."""
 import pytest
 
-from karusaku.db import database
 from karusaku.models import AuditLog, Clinic, Therapist
 from karusaku.tenancy import clinic_context
+
+from .conftest import run_sql
 
 
 def _therapists(app, world, clinic="a"):
@@ -28,7 +29,7 @@ def _add(app, world, name, status="active", clinic="a"):
 
 def _row_count(app):
     with app.app_context():
-        return database.execute_sql("SELECT COUNT(*) FROM therapists").fetchone()[0]
+        return run_sql("SELECT COUNT(*) FROM therapists").fetchone()[0]
 
 
 def test_owner_adds_a_therapist_and_is_sent_to_their_page(app, world, as_user):
@@ -110,7 +111,7 @@ def test_deactivate_and_reactivate_keep_the_history(app, world, as_user):
     assert response.status_code == 303 and response.headers["Location"] == "/therapists"
     assert _therapist(app, world, therapist.id).status == "active"
     with app.app_context():
-        count = database.execute_sql("SELECT COUNT(*) FROM medical_records WHERE therapist_id = ?",
+        count = run_sql("SELECT COUNT(*) FROM medical_records WHERE therapist_id = ?",
                                      (therapist.id,)).fetchone()[0]
     assert count == 1
 

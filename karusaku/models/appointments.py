@@ -6,7 +6,7 @@ row, so that of two bookings of one slot at the same moment exactly one succeeds
 from datetime import datetime, time, timedelta
 
 from ..clock import now
-from ..db import database
+from ..db import database, lock_for_update
 from ..forms import Invalid
 from .accounts import User
 from .audit import AuditLog
@@ -156,6 +156,7 @@ class Appointment(ClinicModel):
 
     @classmethod
     def _refuse_overlap(cls, therapist, start, minutes, exclude_id=None):
+        lock_for_update(Therapist, therapist.id)  # PostgreSQL: one booking of a therapist at a time
         conflicts = cls.overlapping(therapist.id, start, minutes, exclude_id)
         if conflicts:
             times = "、".join(f"{c.appointment_date:%H:%M}〜{c.ends_at:%H:%M}" for c in conflicts)

@@ -15,8 +15,8 @@ from .base import (
     now,
 )
 from .clinic import Clinic
-from ..db import database
-from ..tenancy import current_clinic_id, is_unscoped
+from ..db import database, transaction_lock
+from ..tenancy import current_clinic_id, current_scope, is_unscoped
 
 GENESIS_HASH = "0" * 64
 
@@ -107,6 +107,9 @@ class _AuditRow:
         where default to the request's logged-in user and client address."""
         ip, who = _request_defaults(cls, ip, who)
         with database.atomic():
+            # PostgreSQL: one append per chain at a time (a clinic's, or the platform's).
+            transaction_lock(cls._meta.table_name,
+                             (current_scope()[0] or 0) if issubclass(cls, ClinicModel) else 0)
             last = cls.select(cls.row_hash).order_by(cls.id.desc()).limit(1).first()
             row = cls(
                 action=action, object_type=object_type, object_id=object_id,

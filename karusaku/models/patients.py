@@ -5,9 +5,10 @@ from datetime import datetime, time
 from peewee import fn
 
 from ..clock import now, today
-from ..db import database
+from ..db import database, transaction_lock
 from ..forms import FormReader
 from ..japanese import age_on, format_wareki, normalize_kana, normalize_phone
+from ..tenancy import current_clinic_id
 from .base import (
     BooleanField, CharField, ClinicModel, DateField, DateTimeField, ForeignKeyField,
     IntegerField, TextField, created_at,
@@ -19,6 +20,7 @@ EDITABLE = ("name", "name_kana", "date_of_birth", "gender", "phone", "email", "a
 SEARCH_MAX_LENGTH = 100
 PICK_LIMIT = 20
 # A query that is a phone or chart number: digits with the separators people type in them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _NUMBER_QUERY = re.compile(r"[0-9()+\-\u2010-\u2015\u2212\u30fc]+")
 
 
@@ -86,6 +88,7 @@ class Patient(ClinicModel):
     @classmethod
     def next_chart_number(cls):
         """The clinic's next カルテ番号; call inside the write transaction that inserts."""
+        transaction_lock("chart_number", current_clinic_id())  # PostgreSQL: one at a time
         return (cls.select(fn.MAX(cls.chart_number)).scalar() or 0) + 1
 
     @classmethod
@@ -118,7 +121,8 @@ class Patient(ClinicModel):
     def search(cls, q=""):
         """Patients matching q by name, kana (any script or width), phone digits or chart number."""
         query = cls.select().order_by(cls.kana_key, cls.id)
-        q = (q or "").strip()[:SEARCH_MAX_LENGTH]
+        # Control characters match no stored text (forms refuse them), and PostgreSQL refuses NUL.
+        q = _CONTROL.sub("", q or "").strip()[:SEARCH_MAX_LENGTH]
         if not q:
             return query
         conditions = [cls.name.contains(q)]
