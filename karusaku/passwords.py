@@ -1,9 +1,18 @@
-"""Password rules and hashing (Argon2id from argon2-cffi)."""
+"""Password rules and hashing (Argon2id from argon2-cffi).
+
+Each hash or check takes ARGON2's memory for a moment (12 MiB); at most HASHES_AT_ONCE run at
+the same time, so that thirty staff logging in together cannot push a 1 GB server into swap
+(the allocator keeps what it once took).
+"""
+import threading
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 
 MAX_LENGTH = 1024
+HASHES_AT_ONCE = 2
+_hashing = threading.BoundedSemaphore(HASHES_AT_ONCE)
 
 
 def _hasher():
@@ -21,13 +30,15 @@ def password_problem(password):
 
 
 def hash_password(password):
-    return _hasher().hash(password)
+    with _hashing:
+        return _hasher().hash(password)
 
 
 def verify_password(stored_hash, password):
     """True when password matches; never raises for a bad hash or input."""
     try:
-        return _hasher().verify(stored_hash, password)
+        with _hashing:
+            return _hasher().verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
