@@ -18,3 +18,9 @@ run: install
 
 test: install
 	$(VENV)/bin/python -m pytest
+
+# The benchmark (not part of `make test`): phase-3 databases made with `flask seed-demo --clinics 100`.
+BENCH_DBS ?= /tmp/phase3-1m.db /tmp/phase3-12m.db /tmp/phase3.db
+.PHONY: bench
+bench: install
+	$(VENV)/bin/python bench/run.py $(addprefix --database ,$(BENCH_DBS))
