@@ -3,6 +3,7 @@
 A fragment is for an htmx request that is not boosted and not a history restore; every other
 request (including a reload of a pushed URL) gets the full page from the same template.
 """
+import flask
 from flask import make_response, render_template, request
 from jinja2_fragments.flask import render_block
 
@@ -34,8 +35,6 @@ def redirect(location, status=200):
 
 def see_other(location):
     """After a successful POST: 303 for a plain form, HX-Redirect for htmx."""
-    from flask import redirect as flask_redirect
-
     if is_htmx():
         return redirect(location)
-    return flask_redirect(location, code=303)
+    return flask.redirect(location, code=303)

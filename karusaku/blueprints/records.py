@@ -32,7 +32,7 @@ FORM_FIELDS = ("therapist_id", "visit_date", "appointment_id", *FIELDS)
 def _record_or_404(record_id):
     """A record of this clinic; a deleted one only for owners (it stays in their history)."""
     record = get_or_404(MedicalRecord, record_id)
-    if record.is_deleted and current_user.role != "owner":
+    if not record.visible_to(current_user):
         abort(404)
     return record
 

@@ -184,6 +184,10 @@ class MedicalRecord(ClinicModel):
                             {"patient_id": record.patient_id, "version": record.version})
         return record
 
+    def visible_to(self, user):
+        """A deleted record stays in the owners' history and is gone for everyone else."""
+        return not self.is_deleted or user.role == "owner"
+
     def may_delete(self, user):
         return user.role == "owner" or self.created_by_id == user.id
 
