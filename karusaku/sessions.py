@@ -13,7 +13,7 @@ from flask import current_app, g, redirect, request, session, url_for
 from flask_login import LoginManager, current_user, login_user, logout_user
 
 from .clock import now
-from .models import Clinic, LoginSession, PlatformAdmin, User
+from .models import LoginSession, PlatformAdmin, User
 from .tenancy import clinic_context, reset_current_clinic, set_current_clinic
 from . import htmx
 
@@ -84,10 +84,10 @@ def load(token):
 
 def _account(row):
     if row.admin_id is not None:
-        admin = PlatformAdmin.get_or_none(PlatformAdmin.id == row.admin_id)
+        admin = PlatformAdmin.find(row.admin_id)
         return admin if admin is not None and admin.is_active else None
     with clinic_context(row.clinic_id):
-        user = User.select(User, Clinic).join(Clinic).where(User.id == row.user_id).first()
+        user = User.with_clinic(row.user_id)
     if user is None or not user.is_active or not user.clinic.is_active:
         return None
     return user

@@ -15,6 +15,7 @@ from peewee import Model, ModelDelete, ModelInsert, ModelSelect, ModelUpdate
 
 _current_clinic = ContextVar("current_clinic", default=None)
 _unscoped = ContextVar("unscoped", default=False)
+_clinic_placeholder = ContextVar("clinic_placeholder", default=None)
 
 
 class NoClinicInContext(RuntimeError):
@@ -68,12 +69,24 @@ def all_clinics():
         _unscoped.reset(token)
 
 
+@contextmanager
+def preparing(placeholder):
+    """Compile the clinic condition with `placeholder` (a prepared query's parameter, filled
+    with the current clinic at each run) instead of the current clinic's id; see prepared.py."""
+    token = _clinic_placeholder.set(placeholder)
+    try:
+        yield
+    finally:
+        _clinic_placeholder.reset(token)
+
+
 def _with_scope(query):
     """A copy of query whose WHERE also requires the current clinic."""
     if is_unscoped():
         return query
     scoped = query.clone()
-    clause = query.model.clinic == current_clinic_id()
+    clinic = _clinic_placeholder.get()
+    clause = query.model.clinic == (current_clinic_id() if clinic is None else clinic)
     scoped._where = clause if query._where is None else (clause & query._where)
     return scoped
 

@@ -6,10 +6,23 @@ from peewee import (
 
 from ..clock import now
 from ..db import database
+from ..prepared import prepared
 from ..tenancy import TenantModel
 
 
-class BaseModel(Model):
+class _FindById:
+    @prepared
+    def _with_id(cls, row_id):
+        return cls.select().where(cls.id == row_id)
+
+    @classmethod
+    def find(cls, row_id):
+        """The row with this id (the current clinic's, for a tenant table), or None."""
+        rows = cls._with_id(row_id=row_id)
+        return rows[0] if rows else None
+
+
+class BaseModel(_FindById, Model):
     """A table that belongs to no clinic (clinics, platform admins, sessions)."""
 
     class Meta:
@@ -17,7 +30,7 @@ class BaseModel(Model):
         legacy_table_names = False
 
 
-class ClinicModel(TenantModel):
+class ClinicModel(_FindById, TenantModel):
     """A table whose rows belong to one clinic; every query is scoped to the current clinic."""
 
     class Meta:

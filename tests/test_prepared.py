@@ -1,0 +1,96 @@
+"""Prepared queries (prepared.py): compiled once, run with new values, still scoped per clinic."""
+from datetime import datetime, timedelta
+
+import pytest
+
+from karusaku.models import Appointment, Clinic, Patient
+from karusaku.models.base import ClinicModel
+from karusaku.prepared import prepared
+from karusaku.tenancy import NoClinicInContext, all_clinics, clinic_context
+
+
+def bind(query, model):
+    """A prepared query as the classmethod of `model` it would be in a model's body."""
+    return prepared(query).__get__(None, model)
+
+
+def _named(cls, name):
+    return cls.select(cls.id, cls.name).where(cls.name == name)
+
+
+def _all(cls):
+    return cls.select(cls.id, cls.name).order_by(cls.id)
+
+
+def _from_time(cls, start, limit):
+    return (cls.select(cls.id, cls.appointment_date).where(cls.appointment_date >= start)
+            .order_by(cls.appointment_date).limit(limit))
+
+
+class PatientQueries:
+    _named = staticmethod(bind(_named, Patient))
+    _all = staticmethod(bind(_all, Patient))
+
+
+class AppointmentQueries:
+    from_time = staticmethod(bind(_from_time, Appointment))
+
+
+def test_each_run_sees_only_the_current_clinic(app, world):
+    a, b = world["a"], world["b"]
+    with app.app_context():
+        with clinic_context(a.clinic.id):
+            assert [p.name for p in PatientQueries._all()] == [a.patient.name]
+        with clinic_context(b.clinic.id):  # the SQL compiled under A is reused under B
+            assert [p.name for p in PatientQueries._all()] == [b.patient.name]
+            assert PatientQueries._named(name=a.patient.name) == []
+        with clinic_context(a.clinic.id):
+            assert [p.id for p in PatientQueries._named(name=a.patient.name)] == [a.patient.id]
+
+
+def test_no_clinic_in_context_fails_closed(app, world):
+    with app.app_context():
+        with clinic_context(world["a"].clinic.id):
+            PatientQueries._all()  # compiled
+        with pytest.raises(NoClinicInContext):
+            PatientQueries._all()
+
+
+def test_all_clinics_has_its_own_unscoped_form(app, world):
+    a, b = world["a"], world["b"]
+    with app.app_context():
+        with clinic_context(a.clinic.id):
+            assert len(PatientQueries._all()) == 1
+        with all_clinics():
+            names = {p.name for p in PatientQueries._all()}
+        assert names == {a.patient.name, b.patient.name}
+        with clinic_context(a.clinic.id):  # and the scoped form is still scoped
+            assert len(PatientQueries._all()) == 1
+
+
+def test_values_change_between_runs(app, world):
+    a = world["a"]
+    with app.app_context(), clinic_context(a.clinic.id):
+        start = a.appointment.appointment_date
+        later = [Appointment.create(patient=a.patient, therapist=a.therapist, duration_minutes=30,
+                                    appointment_date=start + timedelta(days=d)) for d in (1, 2)]
+        every = [a.appointment.id] + [x.id for x in later]
+        assert [x.id for x in AppointmentQueries.from_time(start=start, limit=10)] == every
+        assert [x.id for x in AppointmentQueries.from_time(start=start, limit=1)] == every[:1]
+        after = start + timedelta(hours=1)
+        rows = AppointmentQueries.from_time(start=after, limit=10)
+        assert [x.id for x in rows] == every[1:]
+        assert isinstance(rows[0].appointment_date, datetime)  # fields convert as usual
+
+
+def test_find_by_id_is_scoped(app, world):
+    a, b = world["a"], world["b"]
+    with app.app_context():
+        with clinic_context(a.clinic.id):
+            assert Patient.find(a.patient.id).name == a.patient.name
+            assert Patient.find(b.patient.id) is None
+        with clinic_context(b.clinic.id):
+            assert Patient.find(b.patient.id).name == b.patient.name
+            assert Patient.find(a.patient.id) is None
+        assert Clinic.find(a.clinic.id).code == a.clinic.code  # a platform table
+        assert issubclass(Patient, ClinicModel)
