@@ -55,27 +55,26 @@ def column(label, therapist_id, day, starts, slot_minutes, appointments, closed=
     """One column of cells over `starts` for the given appointments (cancelled ones left out)."""
     slot = timedelta(minutes=slot_minutes)
     active = sorted((a for a in appointments if a.is_active), key=lambda a: a.appointment_date)
-    cells, outside, i = [], [], 0
+    cells, i = [], 0
     if not starts:
         return Column(label, therapist_id, day, [], closed, active)
     grid_end = starts[-1] + slot
     outside = [a for a in active if a.ends_at <= starts[0] or a.appointment_date >= grid_end]
-    pending = [a for a in active if a not in outside]
+    pending = [a for a in active if a.ends_at > starts[0] and a.appointment_date < grid_end]
+    p = 0  # pending is in time order: each block takes the next ones
     while i < len(starts):
         row_start = starts[i]
-        block = [a for a in pending if a.appointment_date < row_start + slot]
-        if not block:
+        if p == len(pending) or pending[p].appointment_date >= row_start + slot:
             cells.append(Cell(row_start))
             i += 1
             continue
+        block, limit = [], row_start + slot
+        # the appointments starting in this row, then those starting inside the block so far
+        while p < len(pending) and pending[p].appointment_date < limit:
+            block.append(pending[p])
+            limit = max(limit, pending[p].ends_at)
+            p += 1
         end = max(a.ends_at for a in block)
-        while True:  # appointments starting inside the block join it
-            more = [a for a in pending if a not in block and a.appointment_date < end]
-            if not more:
-                break
-            block += more
-            end = max(end, *(a.ends_at for a in more))
-        pending = [a for a in pending if a not in block]
         rows = 1
         while i + rows < len(starts) and starts[i + rows] < end:
             rows += 1

@@ -138,7 +138,7 @@ def test_a_therapist_is_linked_to_a_login_account(app, world, as_user):
     assert response.status_code == 303
     assert _therapists(app, world)["受付兼施術者"].user_id == receptionist.id
     with app.app_context(), clinic_context(world["a"].clinic.id):
-        assert Therapist.linked_to(receptionist.id).name == "受付兼施術者"
+        assert Therapist.for_user(receptionist.id).name == "受付兼施術者"
         assert Therapist.for_user(receptionist.id).name == "受付兼施術者"
 
 

@@ -8,6 +8,7 @@ from .. import booking, htmx
 from ..access import get_or_404, names_object, require_staff, roles
 from ..clock import today
 from ..forms import FormReader, Invalid
+from ..grid_html import GridHTML
 from ..models import Appointment, MedicalRecord, Patient, Therapist
 from ..models.appointments import ACTION_LABELS, REPEATS, BookingConflict, check_slot, read_slot_form
 from ..plans import PlanLimitReached
@@ -56,6 +57,7 @@ def _day_context(day, therapist=None, moving=None):
         therapist=therapist, all_therapists=active, moving=moving,
         cancelled=[a for a in appointments if not a.is_active],
         can_book=current_user.role in BOOKERS, prev_day=day - timedelta(days=1),
+        grid=GridHTML(therapist.id if therapist else None, current_user.role in BOOKERS, moving),
         next_day=day + timedelta(days=1), today=today(), action_labels=ACTION_LABELS,
     )
 
@@ -80,7 +82,7 @@ def day():
 @bp.get("/schedule/week")
 def week():
     day, therapist = _view_args()
-    therapist = therapist or _own_therapist() or Therapist.active().first()
+    therapist = therapist or _own_therapist() or next(iter(Therapist.active()), None)
     if therapist is None:
         return htmx.render("schedule/week.html", block="week", therapist=None, columns=[],
                            times=[], all_therapists=[], day=day)
@@ -90,7 +92,7 @@ def week():
     return htmx.render("schedule/week.html", block="week", therapist=therapist, columns=columns,
                        times=times, all_therapists=list(Therapist.listing()), day=first,
                        prev_week=first - timedelta(days=7), next_week=first + timedelta(days=7),
-                       can_book=current_user.role in BOOKERS)
+                       can_book=current_user.role in BOOKERS, grid=GridHTML(therapist.id))
 
 
 def _booking_form(status=200, form=None, errors=None, **extra):

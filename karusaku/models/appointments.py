@@ -8,6 +8,7 @@ from datetime import datetime, time, timedelta
 from ..clock import now
 from ..db import database, lock_for_update
 from ..forms import Invalid
+from ..prepared import prepared
 from .accounts import User
 from .audit import AuditLog
 from .base import CharField, ClinicModel, DateTimeField, ForeignKeyField, IntegerField, TextField, created_at
@@ -128,15 +129,23 @@ class Appointment(ClinicModel):
     @classmethod
     def between(cls, first_day, last_day, therapist_id=None):
         """Appointments from first_day to last_day (inclusive) with patient and therapist
-        names, in time order."""
+        names, in time order (a list)."""
         start = datetime.combine(first_day, time.min)
-        query = (cls._listing()
-                 .where(cls.appointment_date >= start,
-                        cls.appointment_date < datetime.combine(last_day, time.min) + timedelta(days=1))
-                 .order_by(cls.appointment_date, Therapist.id))
-        if therapist_id is not None:
-            query = query.where(cls.therapist == therapist_id)
-        return query.objects()
+        end = datetime.combine(last_day, time.min) + timedelta(days=1)
+        if therapist_id is None:
+            return cls._between(start=start, end=end)
+        return cls._between_for_therapist(start=start, end=end, therapist_id=therapist_id)
+
+    @prepared
+    def _between(cls, start, end):
+        return (cls._listing().where(cls.appointment_date >= start, cls.appointment_date < end)
+                .order_by(cls.appointment_date, Therapist.id).objects())
+
+    @prepared
+    def _between_for_therapist(cls, start, end, therapist_id):
+        return (cls._listing().where(cls.appointment_date >= start, cls.appointment_date < end,
+                                     cls.therapist == therapist_id)
+                .order_by(cls.appointment_date, Therapist.id).objects())
 
     @classmethod
     def for_day(cls, day, therapist_id=None):

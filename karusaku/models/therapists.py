@@ -4,6 +4,7 @@ from peewee import JOIN
 from ..clock import now
 from ..db import database
 from ..forms import FormReader
+from ..prepared import prepared
 from .accounts import User
 from .base import CharField, ClinicModel, DateTimeField, ForeignKeyField, created_at
 from .clinic import Clinic
@@ -46,7 +47,7 @@ def _check_account(form, user_id, therapist):
     elif not user.is_active and not already:
         form.error("user_id", "無効なログインアカウントは選べません")
     else:
-        other = Therapist.linked_to(user_id)
+        other = Therapist.for_user(user_id)
         if other is not None and (therapist is None or other.id != therapist.id):
             form.error("user_id", f"このログインアカウントは既に「{other.name}」に紐付いています")
 
@@ -76,6 +77,11 @@ class Therapist(ClinicModel):
 
     @classmethod
     def active(cls):
+        """The active therapists, in the order they were added (a list)."""
+        return cls._active()
+
+    @prepared
+    def _active(cls):
         return cls.select().where(cls.status == "active").order_by(cls.id)
 
     @classmethod
@@ -84,7 +90,13 @@ class Therapist(ClinicModel):
 
     @classmethod
     def for_user(cls, user_id):
-        return cls.get_or_none(cls.user == user_id)
+        """The therapist linked to this login account, or None."""
+        rows = cls._for_user(user_id=user_id)
+        return rows[0] if rows else None
+
+    @prepared
+    def _for_user(cls, user_id):
+        return cls.select().where(cls.user == user_id)
 
     @classmethod
     def listing_with_accounts(cls):
@@ -92,11 +104,6 @@ class Therapist(ClinicModel):
         return (cls.select(cls, User.id, User.username, User.display_name, User.is_active)
                 .join(User, JOIN.LEFT_OUTER, on=(cls.user == User.id))
                 .order_by(cls.status, cls.id))
-
-    @classmethod
-    def linked_to(cls, user_id):
-        """The therapist linked to this login account, or None."""
-        return cls.get_or_none(cls.user == user_id)
 
     @staticmethod
     def account_choices(therapist=None):

@@ -1,0 +1,94 @@
+"""The schedule grid's cells and appointment blocks as HTML, built in Python.
+
+A day's grid has a few hundred cells. Rendered cell by cell in Jinja (a loop, tests, a macro
+with url_for per cell) they were most of the schedule page's cost; here each cell is one
+f-string, with every value escaped. The templates (schedule/day.html, week.html) lay out the
+rest of the page and call `GridHTML.rows()` / `GridHTML.block()`.
+"""
+from flask import url_for
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup, escape
+
+NEXT_STATUS = {"booked": ("arrived", "来院"), "arrived": ("completed", "完了")}
+_ID = 987654321  # a stand-in id, replaced by each appointment's own in the URL patterns
+
+
+def _pattern(endpoint):
+    return url_for(endpoint, appointment_id=_ID).replace(str(_ID), "{}")
+
+
+class GridHTML:
+    """HTML pieces of one rendering of the grid.
+
+    filter_id: the therapist the view is narrowed to (kept by the status buttons), or None.
+    can_book: the user may book (free slots are links or move targets).
+    moving: the appointment being moved, or None (free slots are then "move here" forms).
+    """
+
+    def __init__(self, filter_id=None, can_book=False, moving=None):
+        self.filter_id, self.can_book, self.moving = filter_id, can_book, moving
+        self.csrf = escape(generate_csrf())
+        self.show_url = _pattern("schedule.appointment")
+        self.status_url = _pattern("schedule.set_status")
+        self.new_url = url_for("schedule.new_appointment")
+        self.move_url = url_for("schedule.move", appointment_id=moving.id) if moving else None
+
+    def rows(self, starts, columns):
+        """The <tr> of every slot row: time, then each column's cell (none where a block
+        above spans the slot)."""
+        out = []
+        for row, start in enumerate(starts):
+            cells = [f'<tr><th class="time" scope="row">{start:%H:%M}</th>']
+            for column in columns:
+                cell = column.cells[row]
+                if cell is None:
+                    continue
+                if cell.is_free:
+                    cells.append(self._free(cell, column))
+                else:
+                    blocks = "".join(self.block(a) for a in cell.appointments)
+                    cells.append(f'<td class="busy" rowspan="{cell.rows}">{blocks}</td>')
+            cells.append("</tr>")
+            out.append("".join(cells))
+        return Markup("\n".join(out))
+
+    def _free(self, cell, column):
+        if column.closed or not self.can_book:
+            return '<td class="free"></td>'
+        start = f"{cell.start:%Y-%m-%dT%H:%M}"
+        label = escape(column.label)
+        if self.moving:
+            return (f'<td class="free"><form method="post" action="{self.move_url}" class="slot-form">'
+                    f'<input type="hidden" name="csrf_token" value="{self.csrf}">'
+                    f'<input type="hidden" name="therapist_id" value="{column.therapist_id}">'
+                    f'<input type="hidden" name="appointment_date" value="{start}">'
+                    f'<button type="submit" class="slot move" aria-label="{label} {cell.start:%H:%M} へ移動">'
+                    f'ここへ</button></form></td>')
+        href = f"{self.new_url}?therapist_id={column.therapist_id}&amp;start={start}"
+        return (f'<td class="free"><a class="slot" href="{href}" hx-get="{href}" '
+                f'hx-target="#booking-panel" aria-label="{label} {cell.start:%H:%M} に予約">＋</a></td>')
+
+    def block(self, a):
+        """One appointment: time, patient, status, and the next status's one-tap button."""
+        new = '<small class="badge new">初診</small>' if a.patient_is_new else ""
+        return Markup(
+            f'<div class="block status-{escape(a.status)}">'
+            f'<a class="block-link" href="{self.show_url.format(a.id)}">'
+            f'<span class="block-time">{a.appointment_date:%H:%M}–{a.ends_at:%H:%M}</span>'
+            f'<span class="block-patient">{escape(a.patient_name)}{new}</span>'
+            f'<span class="block-status">{escape(a.status_label)}</span></a>'
+            f'{self._status_button(a)}</div>')
+
+    def _status_button(self, a):
+        following = NEXT_STATUS.get(a.status)
+        if following is None:
+            return ""
+        status, label = following
+        url = self.status_url.format(a.id)
+        keep = (f'<input type="hidden" name="view_therapist_id" value="{self.filter_id}">'
+                if self.filter_id else "")
+        return (f'<form method="post" action="{url}" hx-post="{url}" hx-target="#schedule" '
+                f'hx-swap="outerHTML" class="inline">'
+                f'<input type="hidden" name="csrf_token" value="{self.csrf}">'
+                f'<input type="hidden" name="status" value="{status}">{keep}'
+                f'<button type="submit" class="button small">{label}</button></form>')
