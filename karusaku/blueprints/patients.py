@@ -22,11 +22,10 @@ def _query():
     return request.args.get("q", "").strip()[:SEARCH_MAX_LENGTH]
 
 
-def _page_number(pages):
-    """The requested page, as a number between 1 and pages (anything else: the nearest)."""
+def _page_number():
+    """The requested page as a number from 1 (anything else: 1)."""
     value = request.args.get("page", "").strip()
-    number = int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else 1
-    return min(max(number, 1), max(pages, 1))
+    return max(int(value), 1) if value.isascii() and value.isdigit() and len(value) <= 9 else 1
 
 
 def _typed():
@@ -49,14 +48,15 @@ def _form(patient=None, values=None, errors=None, status=200):
 @bp.get("")
 def index():
     q = _query()
-    matches = Patient.search(q)
     per_page = current_app.config["PER_PAGE"]
-    total = matches.count()
+    page = _page_number()
+    total, patients = Patient.search(q, page, per_page)
     pages = (total + per_page - 1) // per_page
-    page = _page_number(pages)
+    if page > max(pages, 1):  # past the last page: show the last
+        page = max(pages, 1)
+        total, patients = Patient.search(q, page, per_page)
     return htmx.render("patients/index.html", block="results", q=q, total=total, page=page,
-                       pages=pages, patients=matches.paginate(page, per_page),
-                       can_edit=current_user.role in EDITORS)
+                       pages=pages, patients=patients, can_edit=current_user.role in EDITORS)
 
 
 @bp.get("/pick")

@@ -2,11 +2,12 @@
 import re
 from datetime import datetime, time
 
-from peewee import fn
+from peewee import OP, SQL, Expression, NodeList, Value, fn
 
 from ..clock import now, today
 from ..db import database, transaction_lock
 from ..forms import FormReader
+from ..prepared import prepared
 from ..japanese import age_on, format_wareki, normalize_kana, normalize_phone
 from ..tenancy import current_clinic_id
 from .base import (
@@ -22,6 +23,29 @@ PICK_LIMIT = 20
 # A query that is a phone or chart number: digits with the separators people type in them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _NUMBER_QUERY = re.compile(r"[0-9()+\-\u2010-\u2015\u2212\u30fc]+")
+
+
+def _search_terms(q):
+    """The LIKE patterns and chart number a search for q compares, or None for an empty q."""
+    # Control characters match no stored text (forms refuse them), and PostgreSQL refuses NUL.
+    q = _CONTROL.sub("", q or "").strip()[:SEARCH_MAX_LENGTH]
+    if not q:
+        return None
+    kana, digits = normalize_kana(q), normalize_phone(q)
+    is_number = bool(digits) and bool(_NUMBER_QUERY.fullmatch(kana))
+    return {"name": _contains(q), "kana": _contains(kana) if kana else None,
+            "digits": _contains(digits) if is_number else None,
+            "chart": int(digits) if is_number and kana.isdigit() and len(digits) <= 9 else None}
+
+
+def _contains(text):
+    """A LIKE pattern matching text anywhere, its own % _ and \\ taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
+
+
+def _like(field, pattern):
+    escape = Value("\\", converter=False)
+    return Expression(field, OP.ILIKE, NodeList((pattern, SQL("ESCAPE"), escape)))
 
 
 def read_patient_form(data, quick=False):
@@ -118,34 +142,49 @@ class Patient(ClinicModel):
             AuditLog.append("patient_updated", "patient", self.id, {"fields": changed})
 
     @classmethod
-    def search(cls, q=""):
-        """Patients matching q by name, kana (any script or width), phone digits or chart number."""
-        query = cls.select().order_by(cls.kana_key, cls.id)
-        # Control characters match no stored text (forms refuse them), and PostgreSQL refuses NUL.
-        q = _CONTROL.sub("", q or "").strip()[:SEARCH_MAX_LENGTH]
-        if not q:
-            return query
-        conditions = [cls.name.contains(q)]
-        kana = normalize_kana(q)
-        if kana:
-            conditions.append(cls.kana_key.contains(kana))
-        digits = normalize_phone(q)
-        if digits and _NUMBER_QUERY.fullmatch(kana):  # a phone (hyphens allowed) or chart number
-            conditions.append(cls.phone_digits.contains(digits))
-            if kana.isdigit() and len(digits) <= 9:
-                conditions.append(cls.chart_number == int(digits))
-        clause = conditions[0]
-        for condition in conditions[1:]:
-            clause = clause | condition
-        return query.where(clause)
+    def search(cls, q="", page=1, per_page=50):
+        """(how many patients match q, the rows of that page) by name, kana (any script or
+        width), phone digits or chart number, in kana order. An empty q matches everyone."""
+        terms = _search_terms(q)
+        offset = (page - 1) * per_page
+        if terms is None:
+            return cls._count_all()[0][0], cls._page_of_all(limit=per_page, offset=offset)
+        return (cls._count_matching(**terms)[0][0],
+                cls._page_matching(**terms, limit=per_page, offset=offset))
 
     @classmethod
     def pick(cls, q, limit=PICK_LIMIT):
         """Up to `limit` matches of q for the booking form's patient picker; none for an empty q."""
-        if not (q or "").strip():
-            return []
-        return list(cls.search(q).select(cls.id, cls.chart_number, cls.name, cls.name_kana,
-                                         cls.date_of_birth).limit(limit))
+        terms = _search_terms(q)
+        return [] if terms is None else cls._page_matching(**terms, limit=limit, offset=0)
+
+    # One SQL shape for every search: a term that does not apply is NULL and matches nothing.
+    @classmethod
+    def _matches(cls, name, kana, digits, chart):
+        return (_like(cls.name, name) | _like(cls.kana_key, kana)
+                | _like(cls.phone_digits, digits) | (cls.chart_number == chart))
+
+    @classmethod
+    def _listed(cls):
+        return cls.select(cls.id, cls.chart_number, cls.name, cls.name_kana, cls.date_of_birth,
+                          cls.phone, cls.is_new_patient)
+
+    @prepared
+    def _count_matching(cls, name, kana, digits, chart):
+        return cls.select(fn.COUNT(cls.id)).where(cls._matches(name, kana, digits, chart)).tuples()
+
+    @prepared
+    def _page_matching(cls, name, kana, digits, chart, limit, offset):
+        return (cls._listed().where(cls._matches(name, kana, digits, chart))
+                .order_by(cls.kana_key, cls.id).limit(limit).offset(offset))
+
+    @prepared
+    def _count_all(cls):
+        return cls.select(fn.COUNT(cls.id)).tuples()
+
+    @prepared
+    def _page_of_all(cls, limit, offset):
+        return cls._listed().order_by(cls.kana_key, cls.id).limit(limit).offset(offset)
 
     def possible_duplicates(self):
         """Other patients with the same kana and date of birth, or the same phone number."""
