@@ -51,7 +51,7 @@ def get_or_404(model, object_id):
     """The current clinic's row, or 404 (for a missing row and another clinic's alike)."""
     if not 0 < object_id < 2**63:  # past SQLite's INTEGER: no such row
         abort(404)
-    row = model.find(object_id)
+    row = model.with_id(object_id)
     if row is None:
         abort(404)
     return row

@@ -157,6 +157,31 @@ def _drawing():
     return root, pieces
 
 
+@lru_cache(maxsize=2)
+def _tags(interactive):
+    """The drawing's pieces with each region's tag made ready for every kind of mark:
+    [text, {None: tag, "pain": tag, ...}, text, ...] (worked out once per mode)."""
+    root, pieces = _drawing()
+    ready = []
+    for piece in pieces:
+        if isinstance(piece, str):
+            ready.append(piece)
+            continue
+        region, tag = piece
+        variants = {}
+        for kind in (None, *KINDS):
+            marked = tag.replace('class="region"', f'class="region mark-{kind}"', 1) if kind else tag
+            if interactive:
+                name = REGIONS[region] + (f"（{KINDS[kind]}）" if kind else "")
+                marked = marked.replace('class="region', f'role="button" tabindex="0" '
+                                                         f'aria-label="{name}" class="region', 1)
+            else:
+                marked = _ID.sub("", marked, count=1)
+            variants[kind] = marked
+        ready.append((region, variants))
+    return root, ready
+
+
 def render(marks, interactive=False, size="large"):
     """The drawing inline, marked regions with class `mark-<kind>`.
 
@@ -167,7 +192,7 @@ def render(marks, interactive=False, size="large"):
     marks = clean(marks)
     kinds = {m["region"]: m["kind"] for m in marks}
     size = size if size in SIZES else "large"
-    root, pieces = _drawing()
+    root, pieces = _tags(bool(interactive))
     classes = f"body-chart-svg body-chart-{size}" + (" is-interactive" if interactive else "")
     if interactive:
         label = "人体図（部位をタップして印をつける）"
@@ -177,20 +202,7 @@ def render(marks, interactive=False, size="large"):
         extra = f' role="img" aria-label="{escape(label)}" focusable="false"'
     out = [root.replace('class="body-chart-svg"', f'class="{classes}"{extra}', 1)]
     for piece in pieces:
-        if isinstance(piece, str):
-            out.append(piece)
-            continue
-        region, tag = piece
-        kind = kinds.get(region)
-        if kind:
-            tag = tag.replace('class="region"', f'class="region mark-{kind}"', 1)
-        if interactive:
-            name = REGIONS[region] + (f"（{KINDS[kind]}）" if kind else "")
-            tag = tag.replace('class="region', f'role="button" tabindex="0" aria-label="{name}" '
-                                               'class="region', 1)
-        else:
-            tag = _ID.sub("", tag, count=1)
-        out.append(tag)
+        out.append(piece if isinstance(piece, str) else piece[1][kinds.get(piece[0])])
     return Markup("".join(out))
 
 

@@ -84,7 +84,7 @@ def load(token):
 
 def _account(row):
     if row.admin_id is not None:
-        admin = PlatformAdmin.find(row.admin_id)
+        admin = PlatformAdmin.with_id(row.admin_id)
         return admin if admin is not None and admin.is_active else None
     with clinic_context(row.clinic_id):
         user = User.with_clinic(row.user_id)

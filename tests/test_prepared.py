@@ -83,14 +83,14 @@ def test_values_change_between_runs(app, world):
         assert isinstance(rows[0].appointment_date, datetime)  # fields convert as usual
 
 
-def test_find_by_id_is_scoped(app, world):
+def test_with_id_is_scoped(app, world):
     a, b = world["a"], world["b"]
     with app.app_context():
         with clinic_context(a.clinic.id):
-            assert Patient.find(a.patient.id).name == a.patient.name
-            assert Patient.find(b.patient.id) is None
+            assert Patient.with_id(a.patient.id).name == a.patient.name
+            assert Patient.with_id(b.patient.id) is None
         with clinic_context(b.clinic.id):
-            assert Patient.find(b.patient.id).name == b.patient.name
-            assert Patient.find(a.patient.id) is None
-        assert Clinic.find(a.clinic.id).code == a.clinic.code  # a platform table
+            assert Patient.with_id(b.patient.id).name == b.patient.name
+            assert Patient.with_id(a.patient.id) is None
+        assert Clinic.with_id(a.clinic.id).code == a.clinic.code  # a platform table
         assert issubclass(Patient, ClinicModel)

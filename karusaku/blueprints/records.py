@@ -48,15 +48,17 @@ def _read(action, object_type, object_id, **detail):
 def chart(patient_id):
     patient = get_or_404(Patient, patient_id)
     page = FormReader(request.args).integer("page", "ページ", minimum=1, maximum=10**6) or 1
-    query = MedicalRecord.chart(patient.id, include_deleted=current_user.role == "owner")
-    records = list(query.offset((page - 1) * CHART_PAGE).limit(CHART_PAGE + 1))
+    records = MedicalRecord.chart_page(patient.id, (page - 1) * CHART_PAGE, CHART_PAGE + 1,
+                                       include_deleted=current_user.role == "owner")
     more, records = len(records) > CHART_PAGE, records[:CHART_PAGE]
     _read("chart_viewed", "patient", patient.id, page=page)
     if page > 1:  # the next records under the first page's ("さらに表示")
         return htmx.render("records/chart.html", block="more_records", patient=patient,
                            records=records, page=page, more=more, fields=FIELDS)
     upcoming = list(patient.upcoming_appointments(limit=1))
-    recent = list(MedicalRecord.chart(patient.id).limit(COMPARED_VISITS))
+    recent = [r for r in records if r.deleted_at is None][:COMPARED_VISITS]
+    if len(recent) < COMPARED_VISITS and more:  # deleted ones took the first page's places
+        recent = MedicalRecord.chart_page(patient.id, 0, COMPARED_VISITS)
     return htmx.render("records/chart.html", patient=patient, records=records, page=page,
                        more=more, next_appointment=upcoming[0] if upcoming else None,
                        recent=recent, last=recent[0] if recent else None, fields=FIELDS)

@@ -5,7 +5,7 @@ row, so that of two bookings of one slot at the same moment exactly one succeeds
 """
 from datetime import datetime, time, timedelta
 
-from ..clock import now
+from ..clock import now, today
 from ..db import database, lock_for_update
 from ..forms import Invalid
 from ..prepared import prepared
@@ -150,6 +150,24 @@ class Appointment(ClinicModel):
     @classmethod
     def for_day(cls, day, therapist_id=None):
         return cls.between(day, day, therapist_id)
+
+    @classmethod
+    def upcoming_for(cls, patient_id, limit=50):
+        """See Patient.upcoming_appointments (a list)."""
+        return cls._upcoming_for(patient_id=patient_id, moment=now(), limit=limit,
+                                 start_of_today=datetime.combine(today(), time.min))
+
+    @prepared
+    def _upcoming_for(cls, patient_id, moment, start_of_today, limit):
+        still_today = (cls.appointment_date >= start_of_today) & cls.status.in_(("booked", "arrived"))
+        return (cls.select(cls.id, cls.appointment_date, cls.duration_minutes, cls.status,
+                           Therapist.name.alias("therapist_name"))
+                .join(Therapist, on=(cls.therapist == Therapist.id))
+                .where(cls.patient == patient_id, cls.status != "cancelled",
+                       (cls.appointment_date >= moment) | still_today)
+                .order_by(cls.appointment_date, cls.id)
+                .limit(limit)
+                .objects())
 
     @classmethod
     def overlapping(cls, therapist_id, start, minutes, exclude_id=None):

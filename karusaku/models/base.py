@@ -16,7 +16,7 @@ class _FindById:
         return cls.select().where(cls.id == row_id)
 
     @classmethod
-    def find(cls, row_id):
+    def with_id(cls, row_id):
         """The row with this id (the current clinic's, for a tenant table), or None."""
         rows = cls._with_id(row_id=row_id)
         return rows[0] if rows else None

@@ -1,6 +1,5 @@
 """Patients (患者): registration, search, the per-clinic chart number."""
 import re
-from datetime import datetime, time
 
 from peewee import OP, SQL, Expression, NodeList, Value, fn
 
@@ -209,21 +208,8 @@ class Patient(ClinicModel):
         """Appointments still to come: later than now, or today's still booked or arrived;
         never cancelled. With the therapist's name, in time order."""
         from .appointments import Appointment
-        from .therapists import Therapist
 
-        start_of_today = datetime.combine(today(), time.min)
-        still_today = ((Appointment.appointment_date >= start_of_today)
-                       & Appointment.status.in_(("booked", "arrived")))
-        return (Appointment
-                .select(Appointment.id, Appointment.appointment_date,
-                        Appointment.duration_minutes, Appointment.status,
-                        Therapist.name.alias("therapist_name"))
-                .join(Therapist, on=(Appointment.therapist == Therapist.id))
-                .where(Appointment.patient == self.id, Appointment.status != "cancelled",
-                       (Appointment.appointment_date >= now()) | still_today)
-                .order_by(Appointment.appointment_date, Appointment.id)
-                .limit(limit)
-                .objects())
+        return Appointment.upcoming_for(self.id, limit)
 
     def visit_count(self):
         """How many times the patient came: their completed appointments."""

@@ -13,6 +13,7 @@ from peewee import JOIN, fn
 from ..clock import now
 from ..db import database
 from ..forms import FormReader
+from ..prepared import prepared
 from .accounts import User
 from .appointments import Appointment
 from .audit import AuditLog
@@ -116,16 +117,32 @@ class MedicalRecord(ClinicModel):
         return _content(self)
 
     @classmethod
+    def _with_names(cls):
+        """Records with their therapist's name and author, newest visit first."""
+        return (cls.select(cls, Therapist.name.alias("therapist_name"),
+                           User.username.alias("author_username"),
+                           User.display_name.alias("author_name"))
+                .join(Therapist, on=(cls.therapist == Therapist.id))
+                .switch(cls)
+                .join(User, JOIN.LEFT_OUTER, on=(cls.created_by == User.id))
+                .order_by(cls.visit_date.desc(), cls.id.desc()))
+
+    @classmethod
+    def chart_page(cls, patient_id, offset, limit, include_deleted=False):
+        """One page of chart() (the chart screen's query, prepared)."""
+        return cls._chart_page(patient_id=patient_id, include_deleted=bool(include_deleted),
+                               offset=offset, limit=limit)
+
+    @prepared
+    def _chart_page(cls, patient_id, include_deleted, offset, limit):
+        return (cls._with_names()
+                .where(cls.patient == patient_id, cls.deleted_at.is_null() | include_deleted)
+                .offset(offset).limit(limit).objects())
+
+    @classmethod
     def chart(cls, patient_id, include_deleted=False, first_day=None, last_day=None):
         """A patient's records, newest visit first, with therapist name and author."""
-        query = (cls.select(cls, Therapist.name.alias("therapist_name"),
-                            User.username.alias("author_username"),
-                            User.display_name.alias("author_name"))
-                 .join(Therapist, on=(cls.therapist == Therapist.id))
-                 .switch(cls)
-                 .join(User, JOIN.LEFT_OUTER, on=(cls.created_by == User.id))
-                 .where(cls.patient == patient_id)
-                 .order_by(cls.visit_date.desc(), cls.id.desc()))
+        query = cls._with_names().where(cls.patient == patient_id)
         if not include_deleted:
             query = query.where(cls.deleted_at.is_null())
         if first_day:
