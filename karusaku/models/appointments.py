@@ -159,11 +159,12 @@ class Appointment(ClinicModel):
 
     @prepared
     def _upcoming_for(cls, patient_id, moment, start_of_today, limit):
-        still_today = (cls.appointment_date >= start_of_today) & cls.status.in_(("booked", "arrived"))
+        still_today = cls.status.in_(("booked", "arrived"))
         return (cls.select(cls.id, cls.appointment_date, cls.duration_minutes, cls.status,
                            Therapist.name.alias("therapist_name"))
                 .join(Therapist, on=(cls.therapist == Therapist.id))
                 .where(cls.patient == patient_id, cls.status != "cancelled",
+                       cls.appointment_date >= start_of_today,  # a range on the index
                        (cls.appointment_date >= moment) | still_today)
                 .order_by(cls.appointment_date, cls.id)
                 .limit(limit)
