@@ -8,7 +8,6 @@ from .forms import FormReader, Invalid
 from .models import Appointment, Clinic, Patient
 from .models.appointments import REPEATS, BookingConflict, check_slot, read_slot_form, repeat_starts
 from .models.patients import read_patient_form
-from .tenancy import current_clinic_id
 
 
 @dataclass
@@ -39,7 +38,7 @@ def read_request(data):
     patient, new_patient = None, None
     patient_id = form.integer("patient_id", "患者", minimum=1)
     if patient_id is not None:
-        patient = Patient.get_or_none(Patient.id == patient_id)
+        patient = Patient.with_id(patient_id)
         if patient is None:
             form.error("patient_id", "患者を選び直してください")
     elif form.raw("name").strip() or form.raw("name_kana").strip():
@@ -52,7 +51,7 @@ def read_request(data):
     therapist, start, minutes, notes = read_slot_form(form)
     repeat = form.choice("repeat", "繰り返し", REPEATS, required=False) or ""
     times = form.integer("times", "回数", required=bool(repeat), minimum=2, maximum=12) if repeat else 1
-    clinic = Clinic.get_by_id(current_clinic_id())
+    clinic = Clinic.current()
     check_slot(form, clinic, therapist, start, minutes)
     form.check()
     return BookingRequest(patient, new_patient, therapist, repeat_starts(start, repeat, times or 1),
@@ -61,7 +60,7 @@ def read_request(data):
 
 def preview(request):
     """Each slot of a series, checked one by one: the conflicts are shown before any is saved."""
-    clinic = Clinic.get_by_id(current_clinic_id())
+    clinic = Clinic.current()
     slots = []
     for start in request.starts:
         form = FormReader({})

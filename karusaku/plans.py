@@ -9,7 +9,7 @@ from peewee import fn
 
 from .clock import today
 from .models import Clinic, MedicalRecord, Patient, Therapist, User
-from .tenancy import all_clinics, current_clinic_id
+from .tenancy import all_clinics
 
 LIMIT_LABELS = {"patients": "患者数", "therapists": "施術者数（有効）",
                 "records_this_month": "今月の施術録数"}
@@ -45,7 +45,7 @@ def clinic_usage():
 
 def check_room(kind):
     """Raise PlanLimitReached when the current clinic cannot have one more `kind`."""
-    clinic = Clinic.get_by_id(current_clinic_id())
+    clinic = Clinic.current()
     limit = limits(clinic)[kind]
     if limit is None:
         return

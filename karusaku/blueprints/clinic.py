@@ -61,7 +61,7 @@ def update_settings():
 @roles("owner")
 def export():
     """The clinic's own data as a gzip-compressed SQLite file, to take away."""
-    clinic = Clinic.get_by_id(current_clinic_id())
+    clinic = Clinic.current()
     work = tempfile.mkdtemp(prefix="karusaku-export-")
     name = f"karusaku-{clinic.code}-{clinic_today():%Y%m%d}.sqlite.gz"
     path = backups.export_clinic(clinic.code, Path(work) / name)

@@ -16,7 +16,6 @@ from ..models.records import (
     FIELDS, MAX_TEXT, EditConflict, NotAllowed, read_record_form, read_template_form,
 )
 from ..plans import PlanLimitReached
-from ..tenancy import current_clinic_id
 
 bp = Blueprint("records", __name__)
 bp.before_request(require_staff)
@@ -77,7 +76,7 @@ def print_chart(patient_id):
     _read("chart_printed", "patient", patient.id,
           **{"from": str(first or ""), "to": str(last or "")})
     return htmx.render("records/print.html", patient=patient, records=records, first=first,
-                       last=last, fields=FIELDS, clinic=Clinic.get_by_id(current_clinic_id()),
+                       last=last, fields=FIELDS, clinic=Clinic.current(),
                        printed_on=today())
 
 

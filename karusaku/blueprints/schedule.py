@@ -103,7 +103,7 @@ def _booking_form(status=200, form=None, errors=None, **extra):
         "schedule/new.html", block="booking", status=status, form=values, errors=errors or {},
         therapists=list(Therapist.active()), repeats=REPEATS, q=q, pick_q=q,
         pick_matches=list(Patient.pick(q)) if q else [], pick_selected=picked_id,
-        picked=Patient.get_or_none(Patient.id == picked_id) if picked_id else None, **extra)
+        picked=Patient.with_id(picked_id) if picked_id else None, **extra)
 
 
 @bp.get("/appointments/new")
@@ -194,7 +194,7 @@ def _after_change(appointment, status=200, errors=None, form=None):
         for message in (errors or {}).values():
             flash(message, "error")
         view_therapist = request.form.get("view_therapist_id", "")
-        therapist = (Therapist.get_or_none(Therapist.id == int(view_therapist))
+        therapist = (Therapist.with_id(int(view_therapist))
                      if view_therapist.isdigit() else None)
         return _schedule_fragment(appointment.appointment_date.date(), therapist, status=status)
     if errors:

@@ -54,7 +54,7 @@ def read_slot_form(form, current=None):
     therapist = current.therapist if current else None
     if given("therapist_id"):
         therapist_id = form.integer("therapist_id", "施術者", required=True, minimum=1)
-        therapist = Therapist.get_or_none(Therapist.id == therapist_id) if therapist_id else None
+        therapist = Therapist.with_id(therapist_id) if therapist_id else None
         if therapist_id and therapist is None:
             form.error("therapist_id", "施術者を選び直してください")
     start = current.appointment_date if current else None
@@ -173,14 +173,16 @@ class Appointment(ClinicModel):
     @classmethod
     def overlapping(cls, therapist_id, start, minutes, exclude_id=None):
         """The therapist's non-cancelled appointments that overlap [start, start + minutes)."""
-        end = start + timedelta(minutes=minutes)
-        query = cls.select(cls.id, cls.appointment_date, cls.duration_minutes).where(
+        near = cls._near(therapist_id=therapist_id, end=start + timedelta(minutes=minutes),
+                          earliest=start - timedelta(minutes=MAX_MINUTES),
+                          exclude_id=exclude_id or 0)  # ids start at 1: 0 excludes nothing
+        return [a for a in near if a.ends_at > start]
+
+    @prepared
+    def _near(cls, therapist_id, end, earliest, exclude_id):
+        return cls.select(cls.id, cls.appointment_date, cls.duration_minutes).where(
             cls.therapist == therapist_id, cls.status != "cancelled",
-            cls.appointment_date < end,
-            cls.appointment_date > start - timedelta(minutes=MAX_MINUTES))
-        if exclude_id is not None:
-            query = query.where(cls.id != exclude_id)
-        return [a for a in query if a.ends_at > start]
+            cls.appointment_date < end, cls.appointment_date > earliest, cls.id != exclude_id)
 
     @classmethod
     def _refuse_overlap(cls, therapist, start, minutes, exclude_id=None):

@@ -16,6 +16,7 @@ from .base import (
 )
 from .clinic import Clinic
 from ..db import database, transaction_lock
+from ..prepared import prepared
 from ..tenancy import current_clinic_id, current_scope, is_unscoped
 
 GENESIS_HASH = "0" * 64
@@ -101,6 +102,10 @@ class _AuditRow:
             return {"": self.detail}
         return value if isinstance(value, dict) else {"": self.detail}
 
+    @prepared
+    def _last_row_hash(cls):
+        return cls.select(cls.row_hash).order_by(cls.id.desc()).limit(1)
+
     @classmethod
     def append(cls, action, object_type="", object_id=None, detail=None, ip="", **who):
         """Write one event; inside a write transaction so the chain cannot fork. Who and from
@@ -110,7 +115,7 @@ class _AuditRow:
             # PostgreSQL: one append per chain at a time (a clinic's, or the platform's).
             transaction_lock(cls._meta.table_name,
                              (current_scope()[0] or 0) if issubclass(cls, ClinicModel) else 0)
-            last = cls.select(cls.row_hash).order_by(cls.id.desc()).limit(1).first()
+            last = next(iter(cls._last_row_hash()), None)
             row = cls(
                 action=action, object_type=object_type, object_id=object_id,
                 detail=json.dumps(detail, ensure_ascii=False) if detail else "",

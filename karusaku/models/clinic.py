@@ -121,7 +121,7 @@ class Clinic(BaseModel):
         """The logged-in user's clinic."""
         from ..tenancy import current_clinic_id
 
-        return cls.get_by_id(current_clinic_id())
+        return cls.with_id(current_clinic_id())
 
     @classmethod
     def revise_settings(cls, clinic_id, by=None, ip="", **fields):

@@ -56,7 +56,7 @@ def read_record_form(data, patient):
 
     form = FormReader(data)
     therapist_id = form.integer("therapist_id", "施術者", required=True, minimum=1)
-    therapist = Therapist.get_or_none(Therapist.id == therapist_id) if therapist_id else None
+    therapist = Therapist.with_id(therapist_id) if therapist_id else None
     if therapist_id and therapist is None:
         form.error("therapist_id", "施術者を選び直してください")
     fields = {

@@ -40,7 +40,7 @@ def read_therapist_form(data, therapist=None):
 def _check_account(form, user_id, therapist):
     """The login account must be this clinic's, active (unless already linked) and not linked
     to another therapist."""
-    user = User.get_or_none(User.id == user_id)
+    user = User.with_id(user_id)
     already = therapist is not None and therapist.user_id == user_id
     if user is None:
         form.error("user_id", "ログインアカウントを選び直してください")
