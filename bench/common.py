@@ -1,7 +1,9 @@
 """What bench/run.py and bench/writers.py share: the server, a lean HTTP client, logging in,
-and what a simulated user needs to know about its clinic (read from the SQLite file).
+and what a simulated user needs to know about its clinic (read from the SQLite file, or from
+PostgreSQL through bench/postgres.py).
 
-Standard library only, so that the driver runs with any Python 3.11+.
+Standard library only, so that the driver runs with any Python 3.11+ (a postgresql:// database
+needs psycopg2 as well: the project's .venv has it).
 """
 import os
 import platform
@@ -18,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
+
+import postgres
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
@@ -213,6 +217,7 @@ class Server:
         self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         self.pid = self.process.pid
+        self.side_pids = {}  # name -> pid of a server it depends on (PostgreSQL), for its CPU
 
     def wait_ready(self, timeout=120):
         deadline = time.monotonic() + timeout
@@ -246,6 +251,10 @@ class Server:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
+    def side_cpu_seconds(self):
+        """{name: CPU seconds so far} of the servers it depends on (each with its children)."""
+        return {name: tree_cpu_seconds(pid) for name, pid in self.side_pids.items()}
+
     def stop(self):
         if self.process.poll() is None:
             os.killpg(self.pid, signal.SIGTERM)
@@ -277,6 +286,42 @@ def core_times(cpu):
     except (OSError, ValueError, TypeError):
         pass
     return None
+
+
+def machine_times():
+    """Seconds all CPUs together have spent since boot, as core_times() for one."""
+    with open("/proc/stat") as f:
+        t = [int(v) for v in f.readline().split()[1:9]]
+    return {"tasks": (t[0] + t[1] + t[2]) / CLK_TCK, "irq": (t[5] + t[6]) / CLK_TCK,
+            "steal": t[7] / CLK_TCK}
+
+
+def _process_cpu(pid, children=True):
+    """User + system CPU seconds of a process (with children: of its reaped children too)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    used = int(fields[11]) + int(fields[12])
+    if children:
+        used += int(fields[13]) + int(fields[14])
+    return used / CLK_TCK
+
+
+def tree_cpu_seconds(pid):
+    """CPU seconds of a server and its worker processes (PostgreSQL's backends, nginx's
+    workers): its own, its live children's, and what its exited children used (added to
+    its own count when it reaped them). None when the process is gone."""
+    try:
+        total = _process_cpu(pid)
+    except OSError:
+        return None
+    for child in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{child}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    total += _process_cpu(int(child))
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
 
 
 def log_counts(text):
@@ -344,9 +389,11 @@ def search_terms(patients, rng, count=40):
 
 
 def connect_readonly(database):
+    """The database, read-only: a sqlite3 connection, or postgres.Reader for a URL."""
+    if postgres.is_url(database):
+        return postgres.Reader(database)
     if "://" in database:
-        raise SystemExit("the benchmark reads its clinics from a SQLite file; "
-                         f"{database!r} is a URL")
+        raise SystemExit(f"the benchmark reads a SQLite file or a postgresql:// URL, not {database!r}")
     if not os.path.exists(database):
         raise SystemExit(f"no database at {database}")
     return sqlite3.connect(f"file:{os.path.abspath(database)}?mode=ro", uri=True)
@@ -394,7 +441,7 @@ def discover(database, wanted, username=None, seed=1, min_record_room=MIN_RECORD
             continue
         last = db.execute("SELECT max(appointment_date) FROM appointments WHERE clinic_id = ?",
                           (clinic_id,)).fetchone()[0]
-        last_day = date.fromisoformat(last[:10]) if last else today()
+        last_day = date.fromisoformat(str(last)[:10]) if last else today()
         info = ClinicInfo(clinic_id, code, user[0], therapists, patients, closed or "",
                           opens or "09:00", closes or "20:00",
                           max(horizon, last_day + timedelta(days=1)))
@@ -412,13 +459,17 @@ def discover(database, wanted, username=None, seed=1, min_record_room=MIN_RECORD
 def database_facts(database):
     """Sizes that say what a database is: rows, months of records, file size."""
     db = connect_readonly(database)
-    facts = {"path": database, "file_mb": round(os.path.getsize(database) / 2**20, 1)}
+    if postgres.is_url(database):  # "file_mb": the database's size (pg_database_size)
+        facts = {"path": postgres.safe(database), "file_mb": round(db.size_bytes() / 2**20, 1),
+                 "server": "PostgreSQL " + db.execute("SHOW server_version").fetchone()[0].split()[0]}
+    else:
+        facts = {"path": database, "file_mb": round(os.path.getsize(database) / 2**20, 1)}
     for table in ("clinics", "patients", "therapists", "appointments", "medical_records"):
         facts[table] = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     first, last = db.execute("SELECT min(visit_date), max(visit_date) FROM medical_records"
                              ).fetchone()
     if first and last:
-        days = (date.fromisoformat(last[:10]) - date.fromisoformat(first[:10])).days
+        days = (date.fromisoformat(str(last)[:10]) - date.fromisoformat(str(first)[:10])).days
         facts["record_months"] = round(days / 30.44)
     months = facts.get("record_months", "?")
     facts["label"] = (f"{months} month{'' if months == 1 else 's'}, "

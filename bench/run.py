@@ -34,8 +34,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (  # noqa: E402
     DEFAULT_PASSWORD, RESULTS, Connection, HTTPError, LoginFailed, Server, SlotCursor,
     core_times, database_facts, discover, free_port, log_counts, log_in, machine_facts,
-    percentile, today,
+    machine_times, percentile, today,
 )
+import postgres  # noqa: E402
+from nginx import Front, cpu_of  # noqa: E402
 
 PAGES = {  # name -> what the table calls it
     "schedule": "day schedule `GET /schedule?date=`",
@@ -201,10 +203,15 @@ def user_loop(user, pages, weights, start_at, end_at, user_rate, max_requests, s
 # --- the driver -------------------------------------------------------------------------
 
 class Driver:
-    """Worker processes (pinned with the driver to its CPU) and the phases they run."""
+    """Worker processes (pinned with the driver to its CPU) and the phases they run.
 
-    def __init__(self, clinics, options, clients, workers, server_core=None):
+    machine_wide (several app processes sharing the machine with PostgreSQL, nginx and the
+    driver): what other processes took is measured over every CPU, minus all that is measured
+    (the app processes, PostgreSQL, nginx, the driver), instead of on the server's one core."""
+
+    def __init__(self, clinics, options, clients, workers, server_core=None, machine_wide=False):
         self.server_core = server_core if (server_core or "").isdigit() else None
+        self.machine_wide = machine_wide
         self.context = multiprocessing.get_context("fork")
         login_lock = self.context.Lock()
         self.results = self.context.Queue()
@@ -242,21 +249,36 @@ class Driver:
             commands.put((name, pages, weights, start_at, seconds, user_rate, max_requests))
         time.sleep(max(start_at - time.monotonic(), 0))
         cpu_start, peak_rss = server.cpu_seconds(), 0.0
-        core_start = core_times(self.server_core)
+        side_start = server.side_cpu_seconds()
+        core_start = machine_times() if self.machine_wide else core_times(self.server_core)
         while time.monotonic() < end_at:  # sample the server's memory while the phase runs
             peak_rss = max(peak_rss, server.memory()[1] or 0)
             time.sleep(min(0.2, max(end_at - time.monotonic(), 0)))
         server_cpu = server.cpu_seconds() - cpu_start
-        core_end = core_times(self.server_core)
+        side_end = server.side_cpu_seconds()
+        core_end = machine_times() if self.machine_wide else core_times(self.server_core)
         messages = [self._result(timeout=120) for _ in self.commands]
         result = summarize(name, pages, messages, seconds, server_cpu, peak_rss)
+        side = {k: side_end[k] - side_start[k] for k in side_start
+                if side_start[k] is not None and side_end.get(k) is not None}
+        if side:  # PostgreSQL's and nginx's CPU time, beside the app's
+            done = result["requests_per_s"] * seconds
+            result["side_cpu_percent"] = {k: round(100 * v / seconds, 1) for k, v in side.items()}
+            result["side_cpu_ms_per_request"] = {k: round(1000 * v / done, 3) if done else None
+                                                 for k, v in side.items()}
         if core_start is not None and core_end is not None:  # who else used the server's core
             used = {k: core_end[k] - core_start[k] for k in core_end}
+            measured = server_cpu
+            if self.machine_wide:
+                measured += sum(side.values()) + result["driver_cpu_percent"] * seconds / 100
             result["server_core"] = {
-                "other_processes_percent": round(max(0.0, 100 * (used["tasks"] - server_cpu)
+                "other_processes_percent": round(max(0.0, 100 * (used["tasks"] - measured)
                                                      / seconds), 1),
                 "irq_percent": round(100 * used["irq"] / seconds, 1),
                 "steal_percent": round(100 * used["steal"] / seconds, 1)}
+            if self.machine_wide:
+                result["server_core"]["machine_busy_percent"] = round(
+                    100 * used["tasks"] / seconds, 1)
         return result
 
     def stop(self):
@@ -324,24 +346,48 @@ def parse_mix(text):
     return mix
 
 
+def start_server(database, port, args, log_name):
+    """One run.py pinned to --server-cpu, or with --processes N, N of them behind nginx; for
+    a PostgreSQL URL on this machine, with PostgreSQL's process to measure its CPU."""
+    if args.processes > 1:
+        server = Front(database, port, args.threads, args.processes, cpus=args.server_cpus,
+                       log_name=log_name, extra_env=dict(args.server_env),
+                       nginx_workers=args.nginx_workers)
+    else:
+        server = Server(database, port, args.threads, cpu=args.server_cpu, log_name=log_name,
+                        extra_env=dict(args.server_env))
+    if postgres.is_url(database):
+        pid = postgres.server_pid(database)
+        if pid is not None:
+            server.side_pids["postgres"] = pid
+    return server
+
+
 def bench_database(database, args, tag):
     facts = database_facts(database)
-    print(f"\n== {database}: {facts['label']}, {facts['file_mb']} MB", flush=True)
+    print(f"\n== {facts['path']}: {facts['label']}, {facts['file_mb']} MB", flush=True)
     clinics = discover(database, args.clients, args.username)
     port = free_port(args.port)
-    log_name = f"{tag}-{os.path.basename(database)}"
-    server = Server(database, port, args.threads, cpu=args.server_cpu, log_name=log_name,
-                    extra_env=dict(args.server_env))
+    name = postgres.name(database) if postgres.is_url(database) else os.path.basename(database)
+    server = start_server(database, port, args, f"{tag}-{name}")
     result = {"database": facts, "clinics_used": len(clinics), "server_log": server.log_path,
-              "threads": args.threads, "phases": {}}
+              "threads": args.threads, "processes": args.processes, "phases": {}}
     driver = None
     try:
         server.wait_ready()
         result["memory_after_start_mb"] = server.memory()[1]
         options = {"port": port, "password": args.password, "tag": tag}
-        print(f"   server pid {server.pid} on :{port}, {args.threads} threads; logging in "
-              f"{args.clients} users of {len(clinics)} clinics", flush=True)
-        driver = Driver(clinics, options, args.clients, args.workers, args.server_cpu)
+        if args.processes > 1:
+            result["server_cpus"] = server.cpus
+            print(f"   {args.processes} servers (pids {', '.join(map(str, server.pids))}, CPUs "
+                  f"{', '.join(c or '-' for c in server.cpus)}) behind nginx on :{port}, "
+                  f"{args.threads} threads each; logging in {args.clients} users of "
+                  f"{len(clinics)} clinics", flush=True)
+        else:
+            print(f"   server pid {server.pid} on :{port}, {args.threads} threads; logging in "
+                  f"{args.clients} users of {len(clinics)} clinics", flush=True)
+        driver = Driver(clinics, options, args.clients, args.workers, args.server_cpu,
+                        machine_wide=args.processes > 1)
         result["memory_after_logins_mb"] = dict(zip(("hwm", "rss"), server.memory()))
         mix = args.mix
         names, weights = list(mix), [mix[n] for n in mix]
@@ -371,6 +417,9 @@ def bench_database(database, args, tag):
               f"≈{mix_capacity:.0f})", flush=True)
         hwm, rss = server.memory()
         result["memory_end_mb"] = {"hwm": hwm, "rss": rss}
+        if args.processes > 1:
+            result["memory_end_per_process_mb"] = [{"hwm": h, "rss": r}
+                                                   for h, r in server.memories()]
     finally:
         if driver is not None:
             driver.stop()
@@ -437,6 +486,8 @@ def table(result):
 
 
 def notes(result):
+    if result.get("processes", 1) > 1:
+        return notes_behind_nginx(result)
     phases = result["phases"]
     end = result.get("memory_end_mb", {})
     login = result.get("memory_after_logins_mb", {})
@@ -459,12 +510,87 @@ def notes(result):
         f"{mix.get('capacity_estimate_per_s', 0):.0f})",
         f"- driver CPU (its own core): at most {driver_peak:.0f}% in any phase",
         f"- the server's core, at most in any phase: {other:.0f}% other processes (noise: keep the "
-        f"machine otherwise idle), {irq:.0f}% interrupts (the loopback network's work), "
-        f"{steal:.0f}% stolen by the hypervisor",
+        f"machine otherwise idle{_side_note(phases)}), {irq:.0f}% interrupts (the loopback "
+        f"network's work), {steal:.0f}% stolen by the hypervisor",
         f"- server log: {log['database_is_locked']} × \"database is locked\", "
         f"{log['tracebacks']} tracebacks, {log['queue_depth_warnings']} waitress queue-depth "
         f"warnings; {result['threads']} waitress threads; {result['clinics_used']} clinics",
     ])
+
+
+def _side_note(phases):
+    """For a server on PostgreSQL: its backends, not pinned, count among the other processes."""
+    names = sorted({k for p in phases.values() for k in p.get("side_cpu_percent", {})})
+    return (f"; {' and '.join(names)}, not pinned, also ran there: see the CPU table"
+            if names else "")
+
+
+def notes_behind_nginx(result):
+    """notes() for several app processes behind nginx, all sharing the machine."""
+    phases = result["phases"]
+    end = result.get("memory_end_mb", {})
+    each = result.get("memory_end_per_process_mb", [])
+    core = [p.get("server_core", {}) for p in phases.values()]
+    rest = max((c.get("other_processes_percent", 0) for c in core), default=0)
+    irq = max((c.get("irq_percent", 0) for c in core), default=0)
+    steal = max((c.get("steal_percent", 0) for c in core), default=0)
+    peak_phase_rss = max(p["server_peak_rss_mb"] for p in phases.values())
+    cpus = ", ".join(c or "not pinned" for c in result.get("server_cpus", []))
+    log = result["log"]
+    mix = phases.get("mix", {})
+    return "\n".join([
+        f"- {result['processes']} app processes (run.py, {result['threads']} waitress threads "
+        f"each) behind nginx, pinned to CPUs {cpus}; PostgreSQL, nginx and the driver are not "
+        f"pinned: on this machine's {os.cpu_count()} CPUs they all share the cores, so every "
+        f"CPU figure is a share of the whole machine, not of a core per process",
+        f"- server memory per process: peak (VmHWM) **{end.get('hwm', 0):.1f} MiB** at most ("
+        + ", ".join(f"process {n} {m['hwm']:.1f}" for n, m in enumerate(each, 1)) +
+        f"); RSS at most {peak_phase_rss:.1f} while serving, at the end "
+        + ", ".join(f"{m['rss']:.1f}" for m in each),
+        f"- server CPU: the (busy) column is the app processes' CPU time together, as a share "
+        f"of one core (up to {result['processes'] * 100}%); {mix.get('server_cpu_percent', 0):.0f}% "
+        f"in the mix (offered {mix.get('offered_per_s', 0):.0f} req/s of an estimated capacity "
+        f"of {mix.get('capacity_estimate_per_s', 0):.0f}); PostgreSQL's and nginx's in the CPU "
+        f"table below",
+        f"- the machine, at most in any phase: {rest:.0f}% of a core used by none of the app "
+        f"processes, PostgreSQL, nginx and the driver (noise: keep the machine otherwise idle), "
+        f"{irq:.0f}% interrupts, {steal:.0f}% stolen by the hypervisor",
+        f"- server logs: {log['database_is_locked']} × \"database is locked\", "
+        f"{log['tracebacks']} tracebacks, {log['queue_depth_warnings']} waitress queue-depth "
+        f"warnings; {result['clinics_used']} clinics",
+    ])
+
+
+def cpu_table(result):
+    """Per phase: the CPU of the app processes, PostgreSQL, nginx and the driver, as % of
+    one core and (servers) ms per request; the rest is what none of them used."""
+    phases = result["phases"]
+    names = sorted({k for p in phases.values() for k in p.get("side_cpu_percent", {})},
+                   key=lambda k: (k != "postgres", k))
+    machine = result.get("processes", 1) > 1
+    lines = ["| phase | req/s | app CPU % (ms/req) | " +
+             "".join(f"{n} CPU % (ms/req) | " for n in names) + "driver CPU % |" +
+             (" rest % | machine busy % |" if machine else ""),
+             "| --- | ---: | ---: |" + " ---: |" * len(names) + " ---: |" +
+             (" ---: | ---: |" if machine else "")]
+    for name, phase in phases.items():
+        if name == "warmup":
+            continue
+        cells = [f"{phase['server_cpu_percent']:.0f} ({_ms3(phase['server_cpu_ms_per_request'])})"]
+        for n in names:
+            cells.append(f"{phase.get('side_cpu_percent', {}).get(n, 0):.0f} "
+                         f"({_ms3(phase.get('side_cpu_ms_per_request', {}).get(n))})")
+        cells.append(f"{phase['driver_cpu_percent']:.0f}")
+        if machine:
+            core = phase.get("server_core", {})
+            cells += [f"{core.get('other_processes_percent', 0):.0f}",
+                      f"{core.get('machine_busy_percent', 0):.0f}"]
+        lines.append(f"| {name} | {phase['requests_per_s']:.0f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _ms3(value):
+    return "–" if value is None else f"{value:.2f}"
 
 
 def targets(result):
@@ -510,28 +636,47 @@ def report(run):
              f"Linux {run['machine']['kernel']}, Python {run['machine']['python']}, "
              f"SQLite {run['machine']['sqlite']}.  ",
              f"Settings: {run['settings']['clients']} clients in {run['settings']['workers']} driver "
-             f"processes, server pinned to CPU {run['settings']['server_cpu']}, driver to CPU "
-             f"{run['settings']['driver_cpu']}; {run['settings']['seconds']} s bare and mix, "
+             f"processes, {_placement(run['settings'])}; {run['settings']['seconds']} s bare and mix, "
              f"{run['settings']['page_seconds']} s per page alone; mix {run['settings']['mix']}, "
              f"load {run['settings']['load']}."]
     for result in run["results"]:
         facts = result["database"]
+        engine = f" in {facts['server']} (pg_database_size)" if facts.get("server") else ""
         parts += ["", f"## {facts['label']} — `{facts['path']}`", "",
                   f"{facts['clinics']} clinics, {facts['patients']:,} patients, "
                   f"{facts['appointments']:,} appointments, {facts['medical_records']:,} records, "
-                  f"{facts['file_mb']} MB.", "", table(result), "", notes(result), "",
-                  "Targets (the issue's, meant at 60 months):", "", targets(result)]
+                  f"{facts['file_mb']} MB{engine}.", "", table(result), "", notes(result), ""]
+        if result.get("processes", 1) > 1 or any("side_cpu_percent" in p
+                                                 for p in result["phases"].values()):
+            parts += ["CPU per phase (% of one core):", "", cpu_table(result), ""]
+        parts += ["Targets (the issue's, meant at 60 months):", "", targets(result)]
     if len(run["results"]) > 1:
         parts += ["", "## Growth", "", growth(run["results"])]
     return "\n".join(parts) + "\n"
+
+
+def _placement(settings):
+    """Where the server(s) and the driver run, for the report's settings line."""
+    driver = (f"driver to CPU {settings['driver_cpu']}" if settings["driver_cpu"] != ""
+              else "driver not pinned")
+    if settings.get("processes", 1) > 1:
+        return (f"{settings['processes']} app processes behind nginx ({settings['nginx_workers']} "
+                f"worker) pinned to CPUs {settings['server_cpu']}, {driver}")
+    return f"server pinned to CPU {settings['server_cpu']}, {driver}"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description="Benchmark the real Karusaku server (run.py, waitress) on one or more "
                     "databases; results in bench/results/<timestamp>.{json,md}.")
-    parser.add_argument("--database", action="append", required=True, metavar="PATH",
-                        help="a SQLite database to serve (repeat for several, e.g. 1, 12, 60 months)")
+    parser.add_argument("--database", action="append", required=True, metavar="PATH|URL",
+                        help="a SQLite database to serve, or a postgresql:// URL of the app's "
+                             "role (repeat for several, e.g. 1, 12, 60 months)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="app processes (run.py); above 1 they run behind nginx on --port, "
+                             "each on a port of its own (default 1: one server, no nginx)")
+    parser.add_argument("--nginx-workers", type=int, default=1,
+                        help="nginx worker_processes with --processes N (default 1)")
     parser.add_argument("--clients", type=int, default=30, help="concurrent users (default 30)")
     parser.add_argument("--seconds", type=float, default=30,
                         help="length of the bare and the mix phases (default 30)")
@@ -553,14 +698,29 @@ def main(argv=None):
                         help="the password of the clinics' logins ($KARUSAKU_BENCH_PASSWORD)")
     parser.add_argument("--username", help="log in as this user in every clinic (default: "
                                            "each clinic's first owner)")
-    parser.add_argument("--server-cpu", default="0", help="CPU for the server (taskset; default 0)")
-    parser.add_argument("--driver-cpu", default="1", help="CPU for the driver (default 1)")
+    parser.add_argument("--server-cpu", default=None,
+                        help="CPU for the server (taskset; default 0); with --processes N a "
+                             "list, process i on the i-th (cycling), '' for none (default: "
+                             "process i on CPU i modulo the machine's CPUs)")
+    parser.add_argument("--driver-cpu", default=None,
+                        help="CPU for the driver (default 1; with --processes N: not pinned, "
+                             "'' for none)")
     parser.add_argument("--server-env", action="append", default=[], type=env_pair,
                         metavar="NAME=VALUE", help="an extra environment variable for the server "
                                                    "(repeatable), e.g. MALLOC_ARENA_MAX=2")
     parser.add_argument("--out", default=RESULTS, help="where results go (default bench/results)")
     args = parser.parse_args(argv)
     args.workers = max(1, min(args.workers, args.clients))
+    args.processes = max(1, args.processes)
+    if args.processes > 1:
+        args.server_cpus = None if args.server_cpu is None else [
+            c.strip() for c in args.server_cpu.split(",") if c.strip()]
+        args.server_cpu = ",".join(cpu_of(n, args.server_cpus) or "-"
+                                   for n in range(args.processes))
+        args.driver_cpu = "" if args.driver_cpu is None else args.driver_cpu
+    else:
+        args.server_cpu = "0" if args.server_cpu is None else args.server_cpu
+        args.driver_cpu = "1" if args.driver_cpu is None else args.driver_cpu
 
     if args.driver_cpu != "":
         os.sched_setaffinity(0, {int(c) for c in args.driver_cpu.split(",")})
@@ -570,6 +730,7 @@ def main(argv=None):
            "settings": {"clients": args.clients, "workers": args.workers, "seconds": args.seconds,
                         "page_seconds": args.page_seconds, "warmup": args.warmup,
                         "threads": args.threads, "server_cpu": args.server_cpu,
+                        "processes": args.processes, "nginx_workers": args.nginx_workers,
                         "driver_cpu": args.driver_cpu, "load": args.load, "rate": args.rate,
                         "server_env": dict(args.server_env),
                         "mix": ",".join(f"{k}={v:g}" for k, v in args.mix.items())},

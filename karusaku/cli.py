@@ -1,12 +1,14 @@
 """Command-line tasks: `flask --app karusaku COMMAND`. A failure prints one line and exits 1."""
+import time
 from functools import wraps
 
 import click
 from flask.cli import with_appcontext
 from peewee import PeeweeException
 
-from . import backups, demo, generator, migrations
+from . import backups, demo, generator, migrations, postgres_copy
 from .audit_check import format_problems, verify_audit
+from .db import is_postgres
 from .accounts import AccountError, create_clinic, create_platform_admin, create_user
 from .models import ROLES, Clinic, PLANS
 from .passwords import hash_password
@@ -165,9 +167,36 @@ def verify_audit_command():
     raise click.ClickException(f"{len(result)} of {result.chains} audit chains are broken")
 
 
+@click.command("copy-into-postgres")
+@click.option("--file", "--from", "path", required=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="a SQLite database made by Karusaku, or a backup (.sqlite.gz)")
+@with_appcontext
+@one_line_errors
+def copy_into_postgres_command(path):
+    """Load a whole SQLite database (generated, or a backup) into the empty, migrated
+    PostgreSQL database KARUSAKU_DATABASE names, with COPY; progress goes to stderr."""
+    if not is_postgres():
+        raise click.ClickException("copy-into-postgres needs KARUSAKU_DATABASE to be a "
+                                   "postgresql:// URL")
+    started = time.monotonic()
+
+    def progress(line):
+        click.echo(line, err=True)
+
+    if path.endswith(".gz"):
+        with backups.unpacked(path) as restored:
+            counts = postgres_copy.load_sqlite(restored, progress)
+    else:
+        counts = postgres_copy.load_sqlite(path, progress)
+    click.echo(f"copied {sum(counts.values()):,} rows of {len(counts)} tables in "
+               f"{time.monotonic() - started:.0f} s: " +
+               ", ".join(f"{table} {rows:,}" for table, rows in counts.items()))
+
+
 COMMANDS = [init_db, create_clinic_command, create_user_command, create_platform_admin_command,
             seed_demo, backup_command, export_clinic_command, import_clinic_command,
-            verify_audit_command]
+            verify_audit_command, copy_into_postgres_command]
 
 
 def init_app(app):
