@@ -36,15 +36,18 @@ class GridHTML:
     def rows(self, starts, columns):
         """The <tr> of every slot row: time, then each column's cell (none where a block
         above spans the slot)."""
+        free_cells = [self._free_cell(column) for column in columns]
         out = []
         for row, start in enumerate(starts):
-            cells = [f'<tr><th class="time" scope="row">{start:%H:%M}</th>']
-            for column in columns:
+            iso = start.isoformat(timespec="minutes")
+            hhmm = iso[11:16]
+            cells = [f'<tr><th class="time" scope="row">{hhmm}</th>']
+            for column, free_cell in zip(columns, free_cells):
                 cell = column.cells[row]
                 if cell is None:
                     continue
-                if cell.is_free:
-                    cells.append(self._free(cell, column))
+                if not cell.appointments:
+                    cells.append(free_cell(iso, hhmm))
                 else:
                     blocks = "".join(self.block(a) for a in cell.appointments)
                     cells.append(f'<td class="busy" rowspan="{cell.rows}">{blocks}</td>')
@@ -52,21 +55,26 @@ class GridHTML:
             out.append("".join(cells))
         return Markup("\n".join(out))
 
-    def _free(self, cell, column):
+    def _free_cell(self, column):
+        """A function (slot start as ISO text, as HH:MM) -> that column's free cell. The parts
+        that do not change from row to row are worked out once per column."""
         if column.closed or not self.can_book:
-            return '<td class="free"></td>'
-        start = f"{cell.start:%Y-%m-%dT%H:%M}"
+            return lambda iso, hhmm: '<td class="free"></td>'
         label = escape(column.label)
         if self.moving:
-            return (f'<td class="free"><form method="post" action="{self.move_url}" class="slot-form">'
+            head = (f'<td class="free"><form method="post" action="{self.move_url}" class="slot-form">'
                     f'<input type="hidden" name="csrf_token" value="{self.csrf}">'
                     f'<input type="hidden" name="therapist_id" value="{column.therapist_id}">'
-                    f'<input type="hidden" name="appointment_date" value="{start}">'
-                    f'<button type="submit" class="slot move" aria-label="{label} {cell.start:%H:%M} へ移動">'
-                    f'ここへ</button></form></td>')
-        href = f"{self.new_url}?therapist_id={column.therapist_id}&amp;start={start}"
-        return (f'<td class="free"><a class="slot" href="{href}" hx-get="{href}" '
-                f'hx-target="#booking-panel" aria-label="{label} {cell.start:%H:%M} に予約">＋</a></td>')
+                    f'<input type="hidden" name="appointment_date" value="')
+            middle = f'"><button type="submit" class="slot move" aria-label="{label} '
+            tail = ' へ移動">ここへ</button></form></td>'
+            return lambda iso, hhmm: "".join((head, iso, middle, hhmm, tail))
+        href = f"{self.new_url}?therapist_id={column.therapist_id}&amp;start="
+        head = f'<td class="free"><a class="slot" href="{href}'
+        again = f'" hx-get="{href}'
+        middle = f'" hx-target="#booking-panel" aria-label="{label} '
+        tail = ' に予約">＋</a></td>'
+        return lambda iso, hhmm: "".join((head, iso, again, iso, middle, hhmm, tail))
 
     def block(self, a):
         """One appointment: time, patient, status, and the next status's one-tap button."""
