@@ -10,15 +10,17 @@ from datetime import date, datetime, timedelta
 from .japanese import WEEKDAYS_JA, holiday_name
 
 
-@dataclass
+@dataclass(frozen=True)
 class Cell:
-    start: datetime
     rows: int = 1
-    appointments: list = field(default_factory=list)
+    appointments: tuple = ()
 
     @property
     def is_free(self):
         return not self.appointments
+
+
+FREE = Cell()  # every free slot's cell: its place in the grid says which slot it is
 
 
 @dataclass
@@ -65,7 +67,7 @@ def column(label, therapist_id, day, starts, slot_minutes, appointments, closed=
     while i < len(starts):
         row_start = starts[i]
         if p == len(pending) or pending[p].appointment_date >= row_start + slot:
-            cells.append(Cell(row_start))
+            cells.append(FREE)
             i += 1
             continue
         block, limit = [], row_start + slot
@@ -78,7 +80,7 @@ def column(label, therapist_id, day, starts, slot_minutes, appointments, closed=
         rows = 1
         while i + rows < len(starts) and starts[i + rows] < end:
             rows += 1
-        cells.append(Cell(row_start, rows, block))
+        cells.append(Cell(rows, tuple(block)))
         cells.extend([None] * (rows - 1))
         i += rows
     return Column(label, therapist_id, day, cells, closed, outside)
