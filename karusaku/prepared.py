@@ -21,7 +21,7 @@ scoped/unscoped state.
 import functools
 import inspect
 
-from peewee import Node
+from peewee import ROW, Node
 
 from . import tenancy
 from .db import database
@@ -67,3 +67,39 @@ def _fill(slot, values):
     if slot is CLINIC:
         return tenancy.current_clinic_id()
     return values[slot.name] if isinstance(slot, Param) else slot
+
+
+class PreparedInsert(tenancy.ScopedInsert):
+    """A one-row insert (what Model.create and save() do) whose SQL is compiled once per model
+    and set of columns; the values go through each field's db_value as peewee would convert
+    them. Anything else (several rows, ON CONFLICT, RETURNING asked for, a column left to its
+    default, an SQL expression as a value) runs as peewee builds it."""
+
+    _compiled = {}
+
+    def _execute(self, database):
+        row = self._insert
+        if (not isinstance(row, dict) or self._on_conflict is not None or self._returning
+                or self._as_rowcount
+                or any(isinstance(value, Node) for value in row.values())
+                or not self.model._meta.defaults.keys() <= row.keys()):
+            return super()._execute(database)
+        key = (self.model, type(database.obj), tenancy.is_unscoped(), frozenset(row))
+        entry = self._compiled.get(key)
+        if entry is None:
+            entry = self._compiled[key] = self._compile(row, database.returning_clause)
+        sql, fields = entry
+        cursor = database.execute_sql(sql, [field.db_value(row[field]) for field in fields])
+        if not database.returning_clause:  # SQLite: the rowid, as peewee reads it
+            return cursor.lastrowid
+        inserted = cursor.fetchone()  # PostgreSQL: RETURNING the new id
+        return inserted[0] if inserted else None
+
+    def _compile(self, row, returning):
+        by_name = {field.name: field for field in row}
+        twin = tenancy.ScopedInsert(self.model, {field: Param(field.name) for field in row})
+        if returning:
+            twin._returning = (self.model._meta.primary_key,)
+            twin._row_type = ROW.TUPLE
+        sql, slots = twin.sql()
+        return sql, [by_name[slot.name] for slot in slots]

@@ -127,6 +127,8 @@ def _is_clinic_key(key):
 class TenantModel(Model):
     """Base of every table with a clinic_id. Subclasses declare `clinic` as their first field."""
 
+    insert_query = ScopedInsert  # the class of insert(); prepared.PreparedInsert caches its SQL
+
     @classmethod
     def select(cls, *fields):
         is_default = not fields
@@ -150,7 +152,7 @@ class TenantModel(Model):
         if not is_unscoped():
             data = {k: v for k, v in data.items() if not _is_clinic_key(k)}
             data[cls.clinic] = current_clinic_id()
-        return ScopedInsert(cls, data)
+        return cls.insert_query(cls, data)
 
     @classmethod
     def insert_many(cls, rows, fields=None):

@@ -94,3 +94,36 @@ def test_with_id_is_scoped(app, world):
             assert Patient.with_id(a.patient.id) is None
         assert Clinic.with_id(a.clinic.id).code == a.clinic.code  # a platform table
         assert issubclass(Patient, ClinicModel)
+
+
+def test_one_row_inserts_are_compiled_once_and_stored_as_peewee_would(app, world):
+    from karusaku.prepared import PreparedInsert
+
+    a = world["a"]
+    with app.app_context(), clinic_context(a.clinic.id):
+        first = Appointment.create(patient=a.patient, therapist=a.therapist, duration_minutes=45,
+                                   appointment_date=datetime(2031, 5, 1, 10, 30), notes="一回目")
+        shapes = {key for key in PreparedInsert._compiled if key[0] is Appointment}
+        assert shapes  # the create went through the compiled form
+        second = Appointment.create(patient=a.patient.id, therapist=a.therapist.id,
+                                    duration_minutes=30, notes="二回目",
+                                    appointment_date=datetime(2031, 5, 2, 9, 0))
+        assert {key for key in PreparedInsert._compiled if key[0] is Appointment} == shapes
+        assert second.id == first.id + 1
+        stored = Appointment.with_id(second.id)
+        assert (stored.appointment_date, stored.duration_minutes, stored.notes, stored.status,
+                stored.patient_id, stored.clinic_id) == (
+            datetime(2031, 5, 2, 9, 0), 30, "二回目", "booked", a.patient.id, a.clinic.id)
+
+
+def test_an_insert_leaving_a_default_out_is_not_compiled(app, world):
+    from karusaku.prepared import PreparedInsert
+
+    a = world["a"]
+    with app.app_context(), clinic_context(a.clinic.id):
+        before = dict(PreparedInsert._compiled)
+        new_id = Appointment.insert(patient=a.patient.id, therapist=a.therapist.id,
+                                    duration_minutes=20,
+                                    appointment_date=datetime(2031, 6, 1, 11, 0)).execute()
+        assert PreparedInsert._compiled == before
+        assert Appointment.with_id(new_id).status == "booked"  # the default, filled by peewee

@@ -6,7 +6,7 @@ from peewee import (
 
 from ..clock import now
 from ..db import database
-from ..prepared import prepared
+from ..prepared import PreparedInsert, prepared
 from ..tenancy import TenantModel
 
 
@@ -32,6 +32,8 @@ class BaseModel(_FindById, Model):
 
 class ClinicModel(_FindById, TenantModel):
     """A table whose rows belong to one clinic; every query is scoped to the current clinic."""
+
+    insert_query = PreparedInsert
 
     class Meta:
         database = database
