@@ -330,7 +330,9 @@ def log_counts(text):
         "database_is_locked": text.count("database is locked"),
         "tracebacks": text.count("Traceback (most recent call last)"),
         "unhandled_errors": text.count("unhandled error"),
-        "queue_depth_warnings": text.count("Task queue depth"),
+        # run.py logs one per minute and says how many more it held back
+        "queue_depth_warnings": text.count("Task queue depth") + sum(
+            int(n) for n in re.findall(r"\((\d+) more such warnings", text)),
     }
 
 
