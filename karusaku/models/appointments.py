@@ -86,6 +86,31 @@ def check_slot(form, clinic, therapist, start, minutes):
                    f"診療時間（{opens:%H:%M}〜{closes:%H:%M}）の中で予約してください")
 
 
+class ListedAppointment:
+    """A row of a day's or week's listing: the appointment with its patient's and therapist's
+    names. A plain object, not a model: a day has dozens and the pages only read them."""
+
+    __slots__ = ("id", "appointment_date", "duration_minutes", "status", "notes", "therapist_id",
+                 "patient_id", "patient_name", "patient_kana", "patient_is_new", "therapist_name",
+                 "ends_at")
+
+    def __init__(self, id, appointment_date, duration_minutes, status, notes, therapist, patient,
+                 patient_name, patient_kana, patient_is_new, therapist_name):
+        self.id, self.appointment_date, self.duration_minutes = id, appointment_date, duration_minutes
+        self.status, self.notes, self.therapist_id, self.patient_id = status, notes, therapist, patient
+        self.patient_name, self.patient_kana = patient_name, patient_kana
+        self.patient_is_new, self.therapist_name = patient_is_new, therapist_name
+        self.ends_at = appointment_date + timedelta(minutes=duration_minutes)
+
+    @property
+    def status_label(self):
+        return STATUSES[self.status]
+
+    @property
+    def is_active(self):
+        return self.status != "cancelled"
+
+
 class Appointment(ClinicModel):
     clinic = ForeignKeyField(Clinic, column_name="clinic_id", backref="+")
     patient = ForeignKeyField(Patient, column_name="patient_id", backref="+")
@@ -139,13 +164,13 @@ class Appointment(ClinicModel):
     @prepared
     def _between(cls, start, end):
         return (cls._listing().where(cls.appointment_date >= start, cls.appointment_date < end)
-                .order_by(cls.appointment_date, Therapist.id).objects())
+                .order_by(cls.appointment_date, Therapist.id).objects(ListedAppointment))
 
     @prepared
     def _between_for_therapist(cls, start, end, therapist_id):
         return (cls._listing().where(cls.appointment_date >= start, cls.appointment_date < end,
                                      cls.therapist == therapist_id)
-                .order_by(cls.appointment_date, Therapist.id).objects())
+                .order_by(cls.appointment_date, Therapist.id).objects(ListedAppointment))
 
     @classmethod
     def for_day(cls, day, therapist_id=None):
