@@ -79,7 +79,7 @@ class PreparedInsert(tenancy.ScopedInsert):
 
     def _execute(self, database):
         row = self._insert
-        if (not isinstance(row, dict) or self._on_conflict is not None or self._returning
+        if (not isinstance(row, dict) or self._on_conflict is not None or self._return_cursor
                 or self._as_rowcount
                 or any(isinstance(value, Node) for value in row.values())
                 or not self.model._meta.defaults.keys() <= row.keys()):
