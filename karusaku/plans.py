@@ -9,6 +9,7 @@ from peewee import fn
 
 from .clock import today
 from .models import Clinic, MedicalRecord, Patient, Therapist, User
+from .prepared import prepared
 from .tenancy import all_clinics
 
 LIMIT_LABELS = {"patients": "患者数", "therapists": "施術者数（有効）",
@@ -23,13 +24,29 @@ def _month_start(day):
     return date(day.year, day.month, 1)
 
 
-def _counting_queries():
+def _counting_queries(month_start):
     return {
         "patients": Patient.select(fn.COUNT(Patient.id)),
         "therapists": Therapist.select(fn.COUNT(Therapist.id)).where(Therapist.status == "active"),
-        "records_this_month": MedicalRecord.created_since(_month_start(today())),
+        "records_this_month": MedicalRecord.created_since(month_start),
         "staff": User.select(fn.COUNT(User.id)).where(User.is_active == True),  # noqa: E712
     }
+
+
+def _prepared_count(kind, model):
+    def build(cls, month_start):
+        return _counting_queries(month_start)[kind].tuples()
+
+    return prepared(build).__get__(None, model)
+
+
+# The current clinic's count of each kind, compiled once (a record save checks its month's).
+_COUNTS = {kind: _prepared_count(kind, query.model)
+           for kind, query in _counting_queries(None).items()}
+
+
+def _count(kind):
+    return _COUNTS[kind](month_start=_month_start(today()))[0][0]
 
 
 def limits(clinic):
@@ -40,7 +57,7 @@ def limits(clinic):
 
 def clinic_usage():
     """The current clinic's counts: patients, active therapists, records this month, staff."""
-    return {kind: query.scalar() for kind, query in _counting_queries().items()}
+    return {kind: _count(kind) for kind in _COUNTS}
 
 
 def check_room(kind):
@@ -49,7 +66,7 @@ def check_room(kind):
     limit = limits(clinic)[kind]
     if limit is None:
         return
-    used = _counting_queries()[kind].scalar()
+    used = _count(kind)
     if used >= limit:
         raise PlanLimitReached(
             f"ご契約の{clinic.plan.label}プランでは{LIMIT_LABELS[kind]}の上限は{limit}です"
@@ -87,7 +104,7 @@ def counts_per_clinic():
     month, active staff), each kind one grouped query. Counts only, no names."""
     result = {}
     with all_clinics():
-        for kind, query in _counting_queries().items():
+        for kind, query in _counting_queries(_month_start(today())).items():
             model = query.model
             grouped = query.select(model.clinic, *query._returning).group_by(model.clinic)
             for clinic_id, count in grouped.tuples():

@@ -11,6 +11,8 @@ whose shape never changes (only its values do) can be compiled once:
 
     Appointment._of_day(start=..., end=...)   # -> a list of rows, as iterating the query gives
 
+An UPDATE or DELETE returns how many rows it touched.
+
 The builder receives a `Param` for each of its arguments and must use them only as values in
 the query (not in Python logic: compute those before the call). Its other values are constants
 of the SQL. The tenant scope stays where it is: the compiled SQL holds the clinic condition
@@ -21,7 +23,7 @@ scoped/unscoped state.
 import functools
 import inspect
 
-from peewee import ROW, Node
+from peewee import ROW, Node, _WriteQuery
 
 from . import tenancy
 from .db import database
@@ -57,8 +59,10 @@ def prepared(build):
                 sql, slots = query.sql()
             entry = compiled[key] = (query, sql, slots)
         query, sql, slots = entry
-        params = [_fill(slot, values) for slot in slots]
-        return list(query._get_cursor_wrapper(database.execute_sql(sql, params)))
+        cursor = database.execute_sql(sql, [_fill(slot, values) for slot in slots])
+        if isinstance(query, _WriteQuery):  # an UPDATE or DELETE: how many rows it touched
+            return database.rows_affected(cursor)
+        return list(query._get_cursor_wrapper(cursor))
 
     return run
 

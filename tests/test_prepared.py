@@ -127,3 +127,17 @@ def test_an_insert_leaving_a_default_out_is_not_compiled(app, world):
                                     appointment_date=datetime(2031, 6, 1, 11, 0)).execute()
         assert PreparedInsert._compiled == before
         assert Appointment.with_id(new_id).status == "booked"  # the default, filled by peewee
+
+
+def test_a_prepared_delete_is_scoped_and_counts_its_rows(app, world):
+    from karusaku.models import RecordDraft
+
+    a, b = world["a"], world["b"]
+    owner = a.users["owner"]
+    with app.app_context():
+        with clinic_context(b.clinic.id):
+            assert RecordDraft._discard_new(user_id=owner.id, patient_id=a.patient.id) == 0
+        with clinic_context(a.clinic.id):
+            assert RecordDraft.find(owner, a.patient.id) is not None  # B could not touch it
+            assert RecordDraft._discard_new(user_id=owner.id, patient_id=a.patient.id) == 1
+            assert RecordDraft.find(owner, a.patient.id) is None

@@ -259,9 +259,13 @@ class RecordRevision(ClinicModel):
     class Meta:
         table_name = "record_revisions"
 
+    @prepared
+    def _last_revision(cls, record_id):
+        return cls.select(fn.MAX(cls.revision)).where(cls.record == record_id).tuples()
+
     @classmethod
     def append(cls, record, action, by, reason=""):
-        number = (cls.select(fn.MAX(cls.revision)).where(cls.record == record.id).scalar() or 0) + 1
+        number = (cls._last_revision(record_id=record.id)[0][0] or 0) + 1
         return cls.create(record=record.id, revision=number, action=action, reason=reason,
                           edited_by=by.id, edited_at=now(), **record.content())
 
@@ -349,7 +353,14 @@ class RecordDraft(ClinicModel):
 
     @classmethod
     def discard(cls, user, patient_id, record_id=None):
+        if record_id is None:  # every record save discards the new-record draft
+            return cls._discard_new(user_id=user.id, patient_id=patient_id)
         return cls.delete().where(cls._where(user, patient_id, record_id)).execute()
+
+    @prepared
+    def _discard_new(cls, user_id, patient_id):
+        return cls.delete().where(cls.user == user_id, cls.patient == patient_id,
+                                  cls.record.is_null())
 
 
 class RecordTemplate(ClinicModel):
