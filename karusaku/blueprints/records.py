@@ -139,7 +139,8 @@ def create(patient_id):
     patient = get_or_404(Patient, patient_id)
     values = _typed()
     try:
-        record = MedicalRecord.write(patient, current_user, **read_record_form(request.form, patient))
+        fields = read_record_form(request.form, patient)
+        record = MedicalRecord.write(patient, current_user._get_current_object(), **fields)
     except Invalid as error:
         return _form_page(patient, values=values, errors=error.errors, status=422)
     except PlanLimitReached as error:

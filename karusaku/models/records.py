@@ -175,7 +175,7 @@ class MedicalRecord(ClinicModel):
 
         with database.atomic():
             check_room("records_this_month")
-            record = cls.create(patient=patient, created_by=by.id, updated_by=by.id, **fields)
+            record = cls.create(patient=patient, created_by=by, updated_by=by, **fields)
             RecordRevision.append(record, "created", by)
             RecordDraft.discard(by, patient.id, None)
             AuditLog.append("record_created", "record", record.id, {"patient_id": patient.id})
