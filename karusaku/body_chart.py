@@ -189,16 +189,20 @@ def render(marks, interactive=False, size="large"):
     Otherwise an image labelled with the summary; region ids are left out so that several
     drawings (visit to visit) can share a page.
     """
-    marks = clean(marks)
-    kinds = {m["region"]: m["kind"] for m in marks}
-    size = size if size in SIZES else "large"
-    root, pieces = _tags(bool(interactive))
+    marks = tuple((m["region"], m["kind"]) for m in clean(marks))
+    return _render(marks, bool(interactive), size if size in SIZES else "large")
+
+
+@lru_cache(maxsize=1024)  # a chart shows 17 drawings, and the same marks come back visit to visit
+def _render(marks, interactive, size):
+    kinds = dict(marks)
+    root, pieces = _tags(interactive)
     classes = f"body-chart-svg body-chart-{size}" + (" is-interactive" if interactive else "")
     if interactive:
         label = "人体図（部位をタップして印をつける）"
         extra = f' role="group" aria-label="{label}"'
     else:
-        label = f"人体図: {summary(marks) or '記録なし'}"
+        label = f"人体図: {summary([{'region': r, 'kind': k} for r, k in marks]) or '記録なし'}"
         extra = f' role="img" aria-label="{escape(label)}" focusable="false"'
     out = [root.replace('class="body-chart-svg"', f'class="{classes}"{extra}', 1)]
     for piece in pieces:

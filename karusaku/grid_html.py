@@ -9,12 +9,9 @@ from flask import url_for
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
+from .views import url_pattern
+
 NEXT_STATUS = {"booked": ("arrived", "来院"), "arrived": ("completed", "完了")}
-_ID = 987654321  # a stand-in id, replaced by each appointment's own in the URL patterns
-
-
-def _pattern(endpoint):
-    return url_for(endpoint, appointment_id=_ID).replace(str(_ID), "{}")
 
 
 class GridHTML:
@@ -28,8 +25,8 @@ class GridHTML:
     def __init__(self, filter_id=None, can_book=False, moving=None):
         self.filter_id, self.can_book, self.moving = filter_id, can_book, moving
         self.csrf = escape(generate_csrf())
-        self.show_url = _pattern("schedule.appointment")
-        self.status_url = _pattern("schedule.set_status")
+        self.show_url = url_pattern("schedule.appointment", "appointment_id")
+        self.status_url = url_pattern("schedule.set_status", "appointment_id")
         self.new_url = url_for("schedule.new_appointment")
         self.move_url = url_for("schedule.move", appointment_id=moving.id) if moving else None
 
