@@ -11,6 +11,7 @@ statement first brings in line with the tenancy context (see `PostgresDatabase`)
 """
 import os
 import re
+from datetime import datetime
 
 import click
 from peewee import (
@@ -91,6 +92,12 @@ class PostgresDatabase(PostgresqlDatabase):
     def rollback(self):
         self._state.scope = None
         super().rollback()
+
+
+def as_datetime(value):
+    """A DATETIME column's value as the driver gives it (SQLite: ISO text; PostgreSQL: a
+    datetime) as a datetime."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def is_postgres(db=None):

@@ -6,7 +6,7 @@ row, so that of two bookings of one slot at the same moment exactly one succeeds
 from datetime import datetime, time, timedelta
 
 from ..clock import now, today
-from ..db import database, lock_for_update
+from ..db import as_datetime, database, lock_for_update
 from ..forms import Invalid
 from ..prepared import prepared
 from .accounts import User
@@ -88,7 +88,8 @@ def check_slot(form, clinic, therapist, start, minutes):
 
 class ListedAppointment:
     """A row of a day's or week's listing: the appointment with its patient's and therapist's
-    names. A plain object, not a model: a day has dozens and the pages only read them."""
+    names. A plain object made from the driver's row (Appointment._listing()'s columns), not a
+    model: a day has dozens and the pages only read them."""
 
     __slots__ = ("id", "appointment_date", "duration_minutes", "status", "notes", "therapist_id",
                  "patient_id", "patient_name", "patient_kana", "patient_is_new", "therapist_name",
@@ -96,11 +97,12 @@ class ListedAppointment:
 
     def __init__(self, id, appointment_date, duration_minutes, status, notes, therapist, patient,
                  patient_name, patient_kana, patient_is_new, therapist_name):
-        self.id, self.appointment_date, self.duration_minutes = id, appointment_date, duration_minutes
+        self.id, self.duration_minutes = id, duration_minutes
+        self.appointment_date = as_datetime(appointment_date)
         self.status, self.notes, self.therapist_id, self.patient_id = status, notes, therapist, patient
         self.patient_name, self.patient_kana = patient_name, patient_kana
-        self.patient_is_new, self.therapist_name = patient_is_new, therapist_name
-        self.ends_at = appointment_date + timedelta(minutes=duration_minutes)
+        self.patient_is_new, self.therapist_name = bool(patient_is_new), therapist_name
+        self.ends_at = self.appointment_date + timedelta(minutes=duration_minutes)
 
     @property
     def status_label(self):
@@ -161,16 +163,16 @@ class Appointment(ClinicModel):
             return cls._between(start=start, end=end)
         return cls._between_for_therapist(start=start, end=end, therapist_id=therapist_id)
 
-    @prepared
+    @prepared(rows=ListedAppointment)
     def _between(cls, start, end):
         return (cls._listing().where(cls.appointment_date >= start, cls.appointment_date < end)
-                .order_by(cls.appointment_date, Therapist.id).objects(ListedAppointment))
+                .order_by(cls.appointment_date, Therapist.id))
 
-    @prepared
+    @prepared(rows=ListedAppointment)
     def _between_for_therapist(cls, start, end, therapist_id):
         return (cls._listing().where(cls.appointment_date >= start, cls.appointment_date < end,
                                      cls.therapist == therapist_id)
-                .order_by(cls.appointment_date, Therapist.id).objects(ListedAppointment))
+                .order_by(cls.appointment_date, Therapist.id))
 
     @classmethod
     def for_day(cls, day, therapist_id=None):
