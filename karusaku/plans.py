@@ -3,7 +3,7 @@
 A limit is checked by `check_room(kind)` inside the write transaction that creates the row, so
 two requests at once cannot both take the last place.
 """
-from datetime import date
+from datetime import datetime
 
 from peewee import fn
 
@@ -21,7 +21,9 @@ class PlanLimitReached(Exception):
 
 
 def _month_start(day):
-    return date(day.year, day.month, 1)
+    """The first moment of day's month, as a datetime: created_at is a TIMESTAMP, and on
+    PostgreSQL a date compared with it would not use the index under row-level security."""
+    return datetime(day.year, day.month, 1)
 
 
 def _counting_queries(month_start):
