@@ -43,20 +43,23 @@ class Param(Node):
 CLINIC = Param("clinic")  # the tenant scope's value: the current clinic when the query runs
 
 
-def prepared(build=None, *, rows=None):
+def prepared(build=None, *, rows=None, one=False):
     """A classmethod running build's query, compiled once; see the module's docstring.
+
+    one: the first row, or None when there is none, instead of the list.
 
     rows: a function making each result row from the driver's own row (its columns in the
     SELECT's order, unconverted), instead of peewee's models or tuples: for the listings with
     dozens of rows, where peewee's per-column conversion costs more than the query."""
     if build is None:
-        return functools.partial(prepared, rows=rows)
+        return functools.partial(prepared, rows=rows, one=one)
     names = list(inspect.signature(build).parameters)[1:]
     compiled = {}
 
     @classmethod
     @functools.wraps(build)
-    def run(cls, **values):
+    def run(cls, *args, **values):
+        values.update(zip(names, args))
         key = (cls, type(database.obj), tenancy.is_unscoped())
         entry = compiled.get(key)
         if entry is None:
@@ -69,8 +72,12 @@ def prepared(build=None, *, rows=None):
         if isinstance(query, _WriteQuery):  # an UPDATE or DELETE: how many rows it touched
             return database.rows_affected(cursor)
         if rows is not None:
-            return [rows(*row) for row in cursor]
-        return list(query._get_cursor_wrapper(cursor))
+            found = [rows(*row) for row in cursor]
+        else:
+            found = list(query._get_cursor_wrapper(cursor))
+        if one:
+            return found[0] if found else None
+        return found
 
     return run
 

@@ -51,14 +51,9 @@ class User(_Account, ClinicModel):
     def label(self):
         return self.display_name or self.username
 
-    @classmethod
+    @prepared(one=True)
     def with_clinic(cls, user_id):
         """The user with `user.clinic` loaded in the same query (every request's second)."""
-        rows = cls._with_clinic(user_id=user_id)
-        return rows[0] if rows else None
-
-    @prepared
-    def _with_clinic(cls, user_id):
         return cls.select(cls, Clinic).join(Clinic).where(cls.id == user_id)
 
     @classmethod
@@ -95,16 +90,6 @@ class PlatformAdmin(_Account, BaseModel):
         return self.username
 
     @classmethod
-    def with_clinic(cls, user_id):
-        """The user with `user.clinic` loaded in the same query (every request's second)."""
-        rows = cls._with_clinic(user_id=user_id)
-        return rows[0] if rows else None
-
-    @prepared
-    def _with_clinic(cls, user_id):
-        return cls.select(cls, Clinic).join(Clinic).where(cls.id == user_id)
-
-    @classmethod
     def by_username(cls, username):
         return cls.get_or_none(cls.username == username)
 
@@ -124,13 +109,8 @@ class LoginSession(BaseModel):
     class Meta:
         table_name = "login_sessions"
 
-    @classmethod
-    def by_token_hash(cls, token_hash):
-        rows = cls._with_token_hash(token_hash=token_hash)
-        return rows[0] if rows else None
-
-    @prepared
-    def _with_token_hash(cls, token_hash):  # every request's first query
+    @prepared(one=True)
+    def by_token_hash(cls, token_hash):  # every request's first query
         return cls.select().where(cls.token_hash == token_hash)
 
     @classmethod

@@ -86,7 +86,21 @@ def check_slot(form, clinic, therapist, start, minutes):
                    f"診療時間（{opens:%H:%M}〜{closes:%H:%M}）の中で予約してください")
 
 
-class ListedAppointment:
+class _Status:
+    """What an appointment's status means, for models and listed rows alike."""
+
+    __slots__ = ()
+
+    @property
+    def status_label(self):
+        return STATUSES[self.status]
+
+    @property
+    def is_active(self):
+        return self.status != "cancelled"
+
+
+class ListedAppointment(_Status):
     """A row of a day's or week's listing: the appointment with its patient's and therapist's
     names. A plain object made from the driver's row (Appointment._listing()'s columns), not a
     model: a day has dozens and the pages only read them."""
@@ -104,16 +118,8 @@ class ListedAppointment:
         self.patient_is_new, self.therapist_name = bool(patient_is_new), therapist_name
         self.ends_at = self.appointment_date + timedelta(minutes=duration_minutes)
 
-    @property
-    def status_label(self):
-        return STATUSES[self.status]
 
-    @property
-    def is_active(self):
-        return self.status != "cancelled"
-
-
-class Appointment(ClinicModel):
+class Appointment(_Status, ClinicModel):
     clinic = ForeignKeyField(Clinic, column_name="clinic_id", backref="+")
     patient = ForeignKeyField(Patient, column_name="patient_id", backref="+")
     therapist = ForeignKeyField(Therapist, column_name="therapist_id", backref="+")
@@ -131,14 +137,6 @@ class Appointment(ClinicModel):
     @property
     def ends_at(self):
         return self.appointment_date + timedelta(minutes=self.duration_minutes)
-
-    @property
-    def status_label(self):
-        return STATUSES[self.status]
-
-    @property
-    def is_active(self):
-        return self.status != "cancelled"
 
     @classmethod
     def _listing(cls):

@@ -11,15 +11,10 @@ from ..tenancy import TenantModel
 
 
 class _FindById:
-    @prepared
-    def _with_id(cls, row_id):
-        return cls.select().where(cls.id == row_id)
-
-    @classmethod
+    @prepared(one=True)
     def with_id(cls, row_id):
         """The row with this id (the current clinic's, for a tenant table), or None."""
-        rows = cls._with_id(row_id=row_id)
-        return rows[0] if rows else None
+        return cls.select().where(cls.id == row_id)
 
 
 class BaseModel(_FindById, Model):

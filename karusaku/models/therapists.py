@@ -88,14 +88,9 @@ class Therapist(ClinicModel):
     def listing(cls):
         return cls.select().order_by(cls.status, cls.id)
 
-    @classmethod
+    @prepared(one=True)
     def for_user(cls, user_id):
         """The therapist linked to this login account, or None."""
-        rows = cls._for_user(user_id=user_id)
-        return rows[0] if rows else None
-
-    @prepared
-    def _for_user(cls, user_id):
         return cls.select().where(cls.user == user_id)
 
     @classmethod
