@@ -11,7 +11,9 @@ whose shape never changes (only its values do) can be compiled once:
 
     Appointment._of_day(start=..., end=...)   # -> a list of rows, as iterating the query gives
 
-An UPDATE or DELETE returns how many rows it touched.
+An UPDATE or DELETE returns how many rows it touched; `@prepared(one=True)` returns the first
+row or None. A tenant table's one-row insert (Model.create, save) is compiled the same way by
+PreparedInsert, the insert class of models.base.ClinicModel.
 
 The builder receives a `Param` for each of its arguments and must use them only as values in
 the query (not in Python logic: compute those before the call). Its other values are constants
