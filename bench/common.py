@@ -198,6 +198,22 @@ class Connection:
 
 # --- the server -------------------------------------------------------------------------------
 
+def answers_health(port, process, timeout):
+    """Wait until GET /healthz on port answers ok (True); False when the process exits first
+    or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            connection = Connection("127.0.0.1", port, timeout=2)
+            if connection.request("GET", "/healthz", cookies=False).body == b"ok":
+                connection.close()
+                return True
+        except (HTTPError, OSError):
+            pass
+        time.sleep(0.2)
+    return False
+
+
 class Server:
     """`run.py` (waitress) on one database, pinned to one CPU, logging to bench/out/."""
 
@@ -220,18 +236,10 @@ class Server:
         self.side_pids = {}  # name -> pid of a server it depends on (PostgreSQL), for its CPU
 
     def wait_ready(self, timeout=120):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"the server exited ({self.process.returncode}):\n{self.log_text()[-2000:]}")
-            try:
-                connection = Connection("127.0.0.1", self.port, timeout=2)
-                if connection.request("GET", "/healthz", cookies=False).body == b"ok":
-                    connection.close()
-                    return
-            except (HTTPError, OSError):
-                pass
-            time.sleep(0.2)
+        if answers_health(self.port, self.process, timeout):
+            return
+        if self.process.poll() is not None:
+            raise SystemExit(f"the server exited ({self.process.returncode}):\n{self.log_text()[-2000:]}")
         self.stop()
         raise SystemExit(f"the server did not answer /healthz within {timeout} s")
 

@@ -16,9 +16,8 @@ import pwd
 import shutil
 import signal
 import subprocess
-import time
 
-from common import OUT, Connection, HTTPError, Server, free_port, tree_cpu_seconds
+from common import OUT, Server, answers_health, free_port, tree_cpu_seconds
 
 CONFIG = """\
 # Written by bench/nginx.py for one benchmark run: {processes} app processes behind nginx.
@@ -123,20 +122,12 @@ class Front:
             [nginx_binary(), "-p", self.folder, "-c", path, "-e", os.path.join(self.folder, "error.log")],
             stdout=self.nginx_log, stderr=subprocess.STDOUT, start_new_session=True)
         self.side_pids["nginx"] = self.nginx.pid
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.nginx.poll() is not None:
-                self.stop()
-                raise SystemExit(f"nginx exited ({self.nginx.returncode}): see {self.folder}/")
-            try:
-                connection = Connection("127.0.0.1", self.port, timeout=2)
-                if connection.request("GET", "/healthz", cookies=False).body == b"ok":
-                    connection.close()
-                    return
-            except (HTTPError, OSError):
-                pass
-            time.sleep(0.2)
+        if answers_health(self.port, self.nginx, 30):
+            return
+        exited = self.nginx.poll()
         self.stop()
+        if exited is not None:
+            raise SystemExit(f"nginx exited ({exited}): see {self.folder}/")
         raise SystemExit(f"nginx did not answer /healthz on :{self.port} within 30 s")
 
     def memories(self):
