@@ -139,6 +139,18 @@ def test_page_links_keep_the_search(app, world, as_user):
     assert "/patients?q=%E3%81%91%E3%82%93%E3%81%95%E3%81%8F&amp;page=1" in second
 
 
+def test_a_page_past_the_last_shows_the_last_with_the_total(app, world, as_user):
+    with _in_clinic(app, world):
+        for n in range(60):
+            Patient.register(name=f"検索{n:02d}", name_kana=f"ケンサク {n:02d}")
+    session = as_user("a", "receptionist")
+    for query in ({"q": "けんさく", "page": "9"}, {"q": "けんさく", "page": "2"}):
+        body = text(session.get("/patients", query_string=query))
+        assert len(_chart_numbers(body)) == 10 and "60件" in body
+    nothing = text(session.get("/patients", query_string={"q": "該当なし", "page": "3"}))
+    assert _chart_numbers(nothing) == [] and "該当する患者がいません" in nothing
+
+
 # --- registration ------------------------------------------------------------------------
 
 def test_a_new_patient_is_registered_and_shown(app, world, as_user):

@@ -1,4 +1,5 @@
 """Patients (患者): registration, search, the per-clinic chart number."""
+import functools
 import re
 
 from peewee import OP, SQL, Expression, NodeList, Value, fn
@@ -147,9 +148,14 @@ class Patient(ClinicModel):
         terms = _search_terms(q)
         offset = (page - 1) * per_page
         if terms is None:
-            return cls._count_all()[0][0], cls._page_of_all(limit=per_page, offset=offset)
-        return (cls._count_matching(**terms)[0][0],
-                cls._page_matching(**terms, limit=per_page, offset=offset))
+            rows = cls._page_of_all(limit=per_page, offset=offset)
+            count = cls._count_all
+        else:
+            rows = cls._page_matching(**terms, limit=per_page, offset=offset)
+            count = functools.partial(cls._count_matching, **terms)
+        if rows:  # each row carries the count of every match (a window over the same scan)
+            return rows[0].total, rows
+        return (0 if page == 1 else count()[0][0]), rows
 
     @classmethod
     def pick(cls, q, limit=PICK_LIMIT):
@@ -166,7 +172,7 @@ class Patient(ClinicModel):
     @classmethod
     def _listed(cls):
         return cls.select(cls.id, cls.chart_number, cls.name, cls.name_kana, cls.date_of_birth,
-                          cls.phone, cls.is_new_patient)
+                          cls.phone, cls.is_new_patient, fn.COUNT(cls.id).over().alias("total"))
 
     @prepared
     def _count_matching(cls, name, kana, digits, chart):
