@@ -48,7 +48,7 @@ def chart(patient_id):
     patient = get_or_404(Patient, patient_id)
     page = FormReader(request.args).integer("page", "ページ", minimum=1, maximum=10**6) or 1
     records = MedicalRecord.chart_page(patient.id, (page - 1) * CHART_PAGE, CHART_PAGE + 1,
-                                       include_deleted=current_user.role == "owner")
+                                       viewer=current_user)
     more, records = len(records) > CHART_PAGE, records[:CHART_PAGE]
     _read("chart_viewed", "patient", patient.id, page=page)
     if page > 1:  # the next records under the first page's ("さらに表示")

@@ -128,9 +128,11 @@ class MedicalRecord(ClinicModel):
                 .order_by(cls.visit_date.desc(), cls.id.desc()))
 
     @classmethod
-    def chart_page(cls, patient_id, offset, limit, include_deleted=False):
-        """One page of chart() (the chart screen's query, prepared)."""
-        return cls._chart_page(patient_id=patient_id, include_deleted=bool(include_deleted),
+    def chart_page(cls, patient_id, offset, limit, viewer=None):
+        """One page of chart() (the chart screen's query, prepared): with the deleted records
+        the viewer may still see, or none without a viewer."""
+        include_deleted = viewer is not None and cls.shows_deleted_to(viewer)
+        return cls._chart_page(patient_id=patient_id, include_deleted=include_deleted,
                                offset=offset, limit=limit)
 
     @prepared
@@ -140,11 +142,10 @@ class MedicalRecord(ClinicModel):
                 .offset(offset).limit(limit).objects())
 
     @classmethod
-    def chart(cls, patient_id, include_deleted=False, first_day=None, last_day=None):
-        """A patient's records, newest visit first, with therapist name and author."""
-        query = cls._with_names().where(cls.patient == patient_id)
-        if not include_deleted:
-            query = query.where(cls.deleted_at.is_null())
+    def chart(cls, patient_id, first_day=None, last_day=None):
+        """A patient's records that are not deleted, newest visit first, with therapist name
+        and author (the printed chart)."""
+        query = cls._with_names().where(cls.patient == patient_id, cls.deleted_at.is_null())
         if first_day:
             query = query.where(cls.visit_date >= first_day)
         if last_day:
@@ -201,9 +202,13 @@ class MedicalRecord(ClinicModel):
                             {"patient_id": record.patient_id, "version": record.version})
         return record
 
-    def visible_to(self, user):
+    @staticmethod
+    def shows_deleted_to(user):
         """A deleted record stays in the owners' history and is gone for everyone else."""
-        return not self.is_deleted or user.role == "owner"
+        return user.role == "owner"
+
+    def visible_to(self, user):
+        return not self.is_deleted or self.shows_deleted_to(user)
 
     def may_delete(self, user):
         return user.role == "owner" or self.created_by_id == user.id
