@@ -15,6 +15,12 @@ from .japanese import parse_birth_date
 _FORBIDDEN = {chr(c) for c in range(32) if chr(c) not in "\t\n\r"} | {"\x7f"}
 
 
+def page_number(args):
+    """The page a list was asked for (?page=), from 1; anything that is not a number is 1."""
+    value = args.get("page", "").strip()
+    return max(int(value), 1) if value.isascii() and value.isdigit() and len(value) <= 9 else 1
+
+
 class Invalid(ValueError):
     """The form has bad fields: errors maps field name to a Japanese message."""
 

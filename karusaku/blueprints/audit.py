@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, request
 from .. import htmx
 from ..access import require_staff, roles
 from ..clock import now
-from ..forms import FormReader
+from ..forms import FormReader, page_number
 from ..models import ROLES, Appointment, AuditLog, Clinic, Patient, User
 from ..models.audit import ACTION_LABELS, OBJECT_LABELS
 from ..tenancy import clinic_context
@@ -95,12 +95,6 @@ def read_filters(args, users, actions):
     return Filters(user_id, patient, action or "", first_day, last_day, form.errors)
 
 
-def _page_number(pages):
-    value = request.args.get("page", "").strip()
-    number = int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else 1
-    return min(max(number, 1), max(pages, 1))
-
-
 def _filters():
     users = {user.id: user for user in User.select().order_by(User.username)}
     actions = AuditLog.actions_present()
@@ -125,7 +119,7 @@ def index():
     per_page = current_app.config["PER_PAGE"]
     total = query.count()
     pages = (total + per_page - 1) // per_page
-    page = _page_number(pages)
+    page = min(page_number(request.args), max(pages, 1))  # past the last: the last
     return _page(filters, users, actions, entries=present(query.paginate(page, per_page)),
                  total=total, page=page, pages=pages)
 

@@ -4,7 +4,7 @@ from flask_login import current_user
 
 from .. import htmx
 from ..access import get_or_404, names_object, require_staff, roles
-from ..forms import Invalid
+from ..forms import Invalid, page_number
 from ..models import MedicalRecord, Patient
 from ..models.patients import EDITABLE, GENDERS, SEARCH_MAX_LENGTH, read_patient_form
 from ..plans import PlanLimitReached
@@ -20,12 +20,6 @@ DUPLICATES_SHOWN = 5
 def _query():
     """The search text of the request, trimmed to what a search can use."""
     return request.args.get("q", "").strip()[:SEARCH_MAX_LENGTH]
-
-
-def _page_number():
-    """The requested page as a number from 1 (anything else: 1)."""
-    value = request.args.get("page", "").strip()
-    return max(int(value), 1) if value.isascii() and value.isdigit() and len(value) <= 9 else 1
 
 
 def _typed():
@@ -49,7 +43,7 @@ def _form(patient=None, values=None, errors=None, status=200):
 def index():
     q = _query()
     per_page = current_app.config["PER_PAGE"]
-    page = _page_number()
+    page = page_number(request.args)
     total, patients = Patient.search(q, page, per_page)
     pages = (total + per_page - 1) // per_page
     if page > max(pages, 1):  # past the last page: show the last
