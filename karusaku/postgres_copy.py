@@ -38,7 +38,7 @@ def _names(columns):
     return ", ".join(f'"{c}"' for c in columns)
 
 
-def _to_sqlite(value):
+def to_sqlite(value):
     """A value as the app itself stores it in SQLite (ISO text for times, 0/1 for booleans)."""
     if isinstance(value, bool):
         return int(value)
@@ -83,7 +83,7 @@ def copy_to_sqlite(target, clinic_id=None, clinic_tables=()):
                 rows = _stream(f"SELECT {_names(columns)} FROM {table} {where} ORDER BY id", params)
                 insert = (f"INSERT INTO {table} ({_names(columns)}) "
                           f"VALUES ({', '.join('?' * len(columns))})")
-                connection.executemany(insert, (tuple(map(_to_sqlite, row)) for row in rows))
+                connection.executemany(insert, (tuple(map(to_sqlite, row)) for row in rows))
         connection.commit()
     finally:
         connection.close()

@@ -23,6 +23,7 @@ from karusaku import create_app, migrations
 from karusaku.accounts import create_clinic, create_platform_admin, create_user
 from karusaku.clock import today
 from karusaku.db import database
+from karusaku.postgres_copy import to_sqlite
 from karusaku.models import (
     Appointment, AuditLog, MedicalRecord, Patient, RecordDraft, RecordTemplate, Therapist, User,
 )
@@ -55,20 +56,9 @@ def insert_sql(sql, params=()):
     return run_sql(sql, params).lastrowid
 
 
-def as_sqlite_stores(value):
-    """A value read from PostgreSQL as SQLite holds it (ISO text times, 0/1 booleans)."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, datetime):
-        return value.isoformat(" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
 def live_rows(sql, params=()):
     """run_sql's rows, with values as SQLite holds them: comparable with a SQLite export."""
-    return [tuple(map(as_sqlite_stores, row)) for row in run_sql(sql, params).fetchall()]
+    return [tuple(map(to_sqlite, row)) for row in run_sql(sql, params).fetchall()]
 
 
 def table_columns(table):

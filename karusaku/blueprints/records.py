@@ -331,7 +331,7 @@ def update_template(template_id):
         fields = read_template_form(request.form)
     except Invalid as error:
         return _templates_page(422, request.form.to_dict(), error.errors)
-    RecordTemplate.update(**fields).where(RecordTemplate.id == template.id).execute()
+    template.revise(**fields)
     flash("定型文を更新しました。")
     return htmx.see_other(url_for("records.templates"))
 

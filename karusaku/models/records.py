@@ -381,6 +381,11 @@ class RecordTemplate(ClinicModel):
     class Meta:
         table_name = "record_templates"
 
+    def revise(self, **fields):
+        for name, value in fields.items():
+            setattr(self, name, value)
+        self.save()
+
     @classmethod
     def by_field(cls):
         """{field: [templates]} for the record form."""
