@@ -46,8 +46,7 @@ class NotAllowed(Exception):
 
 def _content(row):
     """The content of a record or revision that a revision keeps, as plain values."""
-    return {"therapist_id": row.therapist_id, "visit_date": row.visit_date,
-            **{name: getattr(row, name) for name in (*FIELDS, "body_chart")}}
+    return {name: getattr(row, name) for name in CONTENT}
 
 
 def read_record_form(data, patient):
