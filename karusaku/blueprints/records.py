@@ -140,7 +140,7 @@ def create(patient_id):
     values = _typed()
     try:
         fields = read_record_form(request.form, patient)
-        record = MedicalRecord.write(patient, current_user._get_current_object(), **fields)
+        record = MedicalRecord.write(patient, current_user, **fields)
     except Invalid as error:
         return _form_page(patient, values=values, errors=error.errors, status=422)
     except PlanLimitReached as error:
