@@ -88,7 +88,7 @@ def _form_page(patient, record=None, values=None, errors=None, status=200, **ext
         "records/form.html", block="record_form", status=status, patient=patient, record=record,
         form=values, errors=errors or {}, fields=FIELDS, max_text=MAX_TEXT,
         marks=read_marks(FormReader(values)),
-        therapists=list(Therapist.active()), templates=RecordTemplate.by_field(),
+        therapists=Therapist.active(), templates=RecordTemplate.by_field(),
         last=MedicalRecord.last_for(patient.id), **extra)
 
 

@@ -44,7 +44,7 @@ def _own_therapist():
 
 def _day_context(day, therapist=None, moving=None):
     clinic = _clinic()
-    active = list(Therapist.active())
+    active = Therapist.active()
     therapists = list(active) if therapist is None else [therapist]
     own = _own_therapist()
     if own in therapists:  # a therapist sees their own column first
@@ -101,7 +101,7 @@ def _booking_form(status=200, form=None, errors=None, **extra):
     picked_id = int(values["patient_id"]) if values.get("patient_id", "").isdigit() else None
     return htmx.render(
         "schedule/new.html", block="booking", status=status, form=values, errors=errors or {},
-        therapists=list(Therapist.active()), repeats=REPEATS, q=q, pick_q=q,
+        therapists=Therapist.active(), repeats=REPEATS, q=q, pick_q=q,
         pick_matches=list(Patient.pick(q)) if q else [], pick_selected=picked_id,
         picked=Patient.with_id(picked_id) if picked_id else None, **extra)
 
@@ -147,7 +147,7 @@ def _appointment_page(appointment, status=200, errors=None, form=None):
         "schedule/appointment.html", status=status, appointment=appointment,
         errors=errors or {}, form=form or {}, history=list(appointment.history()),
         next_statuses=appointment.next_statuses(current_user.role), action_labels=ACTION_LABELS,
-        therapists=list(Therapist.active()), can_book=current_user.role in BOOKERS,
+        therapists=Therapist.active(), can_book=current_user.role in BOOKERS,
         can_chart=current_user.role in ("owner", "therapist"),
         record=MedicalRecord.for_appointment(appointment.id))
 
