@@ -3,7 +3,8 @@
 The current clinic is set from the logged-in user for each request (never from the URL, a form
 or a header). A tenant query with no clinic in context raises NoClinicInContext: it fails
 closed instead of reading every clinic's rows. The scope is added when the SQL is generated, so
-no later `.where()` can widen it; orwhere and alias, which could, are refused.
+no later `.where()` can widen it; what could widen or bypass it (orwhere, alias, raw SQL,
+REPLACE, an upsert not keyed by clinic, truncate and drop) is refused.
 
 Going unscoped is explicit: `with all_clinics():` (platform admin counts, backups, migrations,
 the data generator). Grep for it.
@@ -110,13 +111,35 @@ class ScopedDelete(_ScopedSQL, ModelDelete):
 
 
 class ScopedInsert(ModelInsert):
-    """An insert that may not touch an existing row: an upsert or REPLACE could hit another
-    clinic's row, so only ON CONFLICT IGNORE is allowed (outside all_clinics())."""
+    """An insert that may touch an existing row only of the current clinic: REPLACE could
+    delete another clinic's row, so outside all_clinics() only ON CONFLICT IGNORE and an
+    upsert whose conflict target names the clinic column (a unique index that includes
+    clinic_id, so the row it meets has the clinic the insert got) are allowed."""
 
     def on_conflict(self, action=None, update=None, preserve=None, **kwargs):
-        if not is_unscoped() and (update or preserve or (action or "").upper() not in ("", "IGNORE")):
-            raise TypeError("an upsert or REPLACE of a tenant row is not scoped; use all_clinics()")
+        if not is_unscoped() and not _is_ignore(action, update, preserve) \
+                and not _is_scoped_upsert(action, update, preserve, **kwargs):
+            raise TypeError("an upsert or REPLACE of a tenant row is not scoped: name the clinic "
+                            "in conflict_target, or use all_clinics()")
         return super().on_conflict(action=action, update=update, preserve=preserve, **kwargs)
+
+    def on_conflict_replace(self, replace=True):
+        if replace and not is_unscoped():
+            raise TypeError("a REPLACE of a tenant row is not scoped; use all_clinics()")
+        return super().on_conflict_replace(replace)
+
+
+def _is_ignore(action, update, preserve):
+    return not update and not preserve and (action or "").upper() in ("", "IGNORE")
+
+
+def _is_scoped_upsert(action, update, preserve, conflict_target=None, conflict_where=None,
+                      conflict_constraint=None, where=None):
+    """ON CONFLICT (clinic_id, …) DO UPDATE that leaves the clinic column alone."""
+    changed = [*(update or {}), *(preserve or ())]
+    return ((action or "").upper() in ("", "UPDATE") and conflict_constraint is None
+            and any(_is_clinic_key(column) for column in conflict_target or ())
+            and not any(_is_clinic_key(column) for column in changed))
 
 
 def _is_clinic_key(key):
@@ -183,6 +206,24 @@ class TenantModel(Model):
     @classmethod
     def alias(cls, alias=None):
         raise TypeError("an alias of a tenant model would not be scoped")
+
+    @classmethod
+    def raw(cls, sql, *params):
+        if not is_unscoped():
+            raise TypeError("raw SQL on a tenant model is not scoped; use it inside all_clinics()")
+        return super().raw(sql, *params)
+
+    @classmethod
+    def truncate_table(cls, **options):
+        if not is_unscoped():
+            raise TypeError("truncate_table() empties every clinic's rows; use all_clinics()")
+        return super().truncate_table(**options)
+
+    @classmethod
+    def drop_table(cls, safe=True, drop_sequences=True, **options):
+        if not is_unscoped():
+            raise TypeError("drop_table() drops every clinic's rows; use all_clinics()")
+        return super().drop_table(safe=safe, drop_sequences=drop_sequences, **options)
 
     def save(self, force_insert=False, only=None):
         if not is_unscoped() and (force_insert or self._pk is None):

@@ -386,6 +386,88 @@ def test_replace_on_other_clinic_id_leaves_that_row_alone(app, world):
     assert row_values(Patient, patient_id) == before
 
 
+
+def test_replace_by_on_conflict_replace_leaves_other_clinic_row_alone(app, world):
+    b = world["b"]
+    patient_id = fresh_row(app, Patient, b)
+    before = row_values(Patient, patient_id)
+    with inside(app, world["a"]):
+        with pytest.raises(TypeError):
+            (Patient.insert(id=patient_id, chart_number=97, name="乗っ取り", name_kana="ノットリ")
+             .on_conflict_replace().execute())
+    assert row_values(Patient, patient_id) == before
+
+
+@pytest.mark.parametrize("model", TENANT_MODELS, ids=by_name)
+def test_raw_sql_on_a_tenant_model_is_refused_outside_all_clinics(app, world, model):
+    table = model._meta.table_name
+    with inside(app, world["a"]):
+        with pytest.raises(TypeError):
+            list(model.raw(f"SELECT * FROM {table}"))
+        with all_clinics():
+            seen = {row.clinic_id for row in model.raw(f"SELECT * FROM {table}")}
+    assert seen == {world["a"].clinic.id, world["b"].clinic.id}
+
+
+@pytest.mark.parametrize("empty", ["truncate_table", "drop_table"])
+def test_truncate_and_drop_of_a_tenant_table_are_refused(app, world, empty):
+    before = total_rows()
+    with inside(app, world["a"]):
+        with contextlib.suppress(peewee.DatabaseError):
+            with pytest.raises(TypeError):
+                getattr(RecordTemplate, empty)()
+    assert total_rows() == before
+
+
+def _draft_upsert(rows, content, **on_conflict):
+    return (RecordDraft.insert(user=rows.users["owner"].id, patient=rows.patient.id, record=None,
+                               content=content, updated_at=now())
+            .on_conflict(**on_conflict).execute())
+
+
+DRAFT_KEY = RecordDraft.form_key()
+
+
+def test_upsert_keyed_by_clinic_updates_only_own_clinic_row(app, world):
+    a, b = world["a"], world["b"]
+    before = total_rows()
+    other = row_values(RecordDraft, ids_of(RecordDraft, b.clinic.id)[0])
+    with inside(app, a):
+        _draft_upsert(a, "上書き", conflict_target=DRAFT_KEY,
+                      update={RecordDraft.content: "上書き"})
+        assert RecordDraft.find(a.users["owner"], a.patient.id).content == "上書き"
+    assert total_rows() == before
+    assert row_values(RecordDraft, other["id"]) == other
+
+
+@pytest.mark.parametrize("on_conflict", [
+    {"conflict_target": DRAFT_KEY[1:], "update": {RecordDraft.content: "x"}},
+    {"conflict_target": DRAFT_KEY, "update": {RecordDraft.clinic: 1}},
+    {"conflict_target": DRAFT_KEY, "preserve": ["clinic_id"]},
+    {"conflict_constraint": "idx_record_drafts_form", "update": {RecordDraft.content: "x"}},
+    {"action": "REPLACE"},
+], ids=["no-clinic-in-target", "updates-clinic", "preserves-clinic", "named-constraint",
+        "replace"])
+def test_upsert_not_keyed_by_clinic_or_moving_clinic_is_refused(app, world, on_conflict):
+    with inside(app, world["a"]):
+        with pytest.raises(TypeError):
+            _draft_upsert(world["a"], "x", **on_conflict)
+
+
+def test_peewee_shortcuts_stay_inside_own_clinic(app, world):
+    a, b = world["a"], world["b"]
+    other = row_values(Patient, b.patient.id)
+    with inside(app, a):
+        assert {r.clinic_id for r in Patient.filter()} == {a.clinic.id}
+        assert list(Patient.noop()) == []
+        made, created = Patient.get_or_create(name=b.patient.name, defaults={
+            "chart_number": 4242, "name_kana": "ヤマダ タロウ"})
+        assert (made.clinic_id, created) == (a.clinic.id, True)
+        Patient.bulk_update([Patient(id=b.patient.id, address="一括")], fields=[Patient.address])
+        Patient.set_by_id(b.patient.id, {"address": "一括"})
+        Patient.delete_by_id(b.patient.id)
+    assert row_values(Patient, b.patient.id) == other
+
 # --- no clinic in context: fail closed -----------------------------------------------------
 
 def _minimal(model):

@@ -8,7 +8,7 @@ did not see the first one's change is refused (EditConflict) instead of overwrit
 import difflib
 import json
 
-from peewee import JOIN, fn
+from peewee import JOIN, SQL, fn
 
 from ..clock import now
 from ..db import database
@@ -344,15 +344,18 @@ class RecordDraft(ClinicModel):
         return cls.get_or_none(cls._where(user, patient_id, record_id))
 
     @classmethod
+    def form_key(cls):
+        """The columns of idx_record_drafts_form: one draft per clinic, user, patient, record."""
+        return [cls.clinic, cls.user, cls.patient, fn.COALESCE(cls.record, SQL("0"))]
+
+    @classmethod
     def keep(cls, user, patient_id, record_id, values, base_version=None):
-        """Save (or replace) the user's draft of this form."""
-        content = json.dumps(values, ensure_ascii=False)
-        with database.atomic():
-            updated = cls.update(content=content, updated_at=now(), base_version=base_version).where(
-                cls._where(user, patient_id, record_id)).execute()
-            if not updated:
-                cls.create(user=user.id, patient=patient_id, record=record_id, content=content,
-                           base_version=base_version, updated_at=now())
+        """Save (or replace) the user's draft of this form, in one upsert: two saves at once
+        both succeed, the later one's content stays."""
+        changes = {cls.content: json.dumps(values, ensure_ascii=False), cls.updated_at: now(),
+                   cls.base_version: base_version}
+        (cls.insert({cls.user: user.id, cls.patient: patient_id, cls.record: record_id, **changes})
+         .on_conflict(conflict_target=cls.form_key(), update=changes).execute())
         return cls.find(user, patient_id, record_id)
 
     @classmethod
