@@ -1,13 +1,16 @@
 """Plan limits and usage: patients, therapists and records per month against the plan.
 
 A limit is checked by `check_room(kind)` inside the write transaction that creates the row, so
-two requests at once cannot both take the last place.
+two requests at once cannot both take the last place: on SQLite the transaction began IMMEDIATE
+and holds the write lock; on PostgreSQL check_room first takes an advisory lock per clinic and
+kind (db.transaction_lock), held until the commit.
 """
 from datetime import datetime
 
 from peewee import fn
 
 from .clock import today
+from .db import transaction_lock
 from .models import Clinic, MedicalRecord, Patient, Therapist, User
 from .prepared import prepared
 from .tenancy import all_clinics
@@ -63,11 +66,13 @@ def clinic_usage():
 
 
 def check_room(kind):
-    """Raise PlanLimitReached when the current clinic cannot have one more `kind`."""
+    """Raise PlanLimitReached when the current clinic cannot have one more `kind`; call inside
+    the write transaction that creates it (it holds the clinic's lock of `kind` till the end)."""
     clinic = Clinic.current()
     limit = limits(clinic)[kind]
     if limit is None:
         return
+    transaction_lock(f"plan_limit_{kind}", clinic.id)  # PostgreSQL: one count at a time
     used = _count(kind)
     if used >= limit:
         raise PlanLimitReached(

@@ -18,7 +18,7 @@ from karusaku.models import TENANT_MODELS, Appointment, Patient
 from karusaku.tenancy import all_clinics, clinic_context
 
 from .conftest import ON_POSTGRES, POSTGRES_ADMIN_URL, make_clinic
-from .test_concurrency import logged_in_opener, post
+from .test_concurrency import logged_in_opener, post, race
 
 pytestmark = pytest.mark.skipif(not ON_POSTGRES, reason="needs KARUSAKU_TEST_POSTGRES")
 
@@ -225,23 +225,6 @@ def test_postgres_url_spellings_open_postgres():
 
 
 # --- concurrent writers: the locks ---------------------------------------------------------
-
-def race(count, action):
-    """Run action(i) in count threads that start together; their results in order."""
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def run(i):
-        barrier.wait(timeout=30)
-        results[i] = action(i)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
-
 
 def test_twenty_simultaneous_bookings_through_waitress_give_one(app, world, live_server):
     rows = world["a"]
