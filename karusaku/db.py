@@ -176,7 +176,8 @@ def lock_for_update(model, row_id):
 
 def transaction_lock(name, key):
     """Inside a write transaction, serialise it with every other transaction that takes the
-    same (name, key) lock, until the commit: a chart number MAX+1, an audit chain's last row.
+    same (name, key) lock, until the commit: a chart number MAX+1, an audit chain's last row,
+    a plan limit's count.
     PostgreSQL: a transaction-level advisory lock. SQLite: nothing to do (IMMEDIATE)."""
     if not is_postgres():
         return
