@@ -85,11 +85,12 @@ def _check_schema(source, reference):
     if ("table", "users") in theirs and "password" not in columns_of(source, "users"):
         raise Refused("users: no password hashes (an owner's download from 設定 is the "
                       "clinic's data to take away): restore a file made by export-clinic")
-    for kind, name in sorted(theirs.keys() - ours.keys()):
+    tables_first = {"key": lambda item: (item[0] != "table", item)}
+    for kind, name in sorted(theirs.keys() - ours.keys(), **tables_first):
         raise Refused(f"{name}: a {kind} that this version's schema does not have")
-    for kind, name in sorted(ours.keys() - theirs.keys()):
+    for kind, name in sorted(ours.keys() - theirs.keys(), **tables_first):
         raise Refused(f"{name}: the file has no such {kind}")
-    for kind, name in sorted(ours):
+    for kind, name in sorted(ours, **tables_first):
         if theirs[kind, name] != ours[kind, name]:
             raise Refused(f"{name}: the {kind} differs from this version's schema")
 
