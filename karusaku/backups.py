@@ -165,8 +165,16 @@ def backup(dest, moment=None):
                 _write_checked(copy, target)
             pruned = prune(dest, retention_needed(), today=stamp.date())
     except (OSError, sqlite3.Error) as error:
-        raise BackupError(f"backup into {dest} failed: {error}") from None
+        raise BackupError(f"backup into {dest} failed: {error} ({_free_mib(dest)} MiB free "
+                          "there)") from None
     return target, pruned
+
+
+def _free_mib(folder):
+    try:
+        return f"{shutil.disk_usage(folder).free / (1 << 20):.1f}"
+    except OSError:
+        return "?"
 
 
 def retention_needed():
