@@ -13,6 +13,7 @@ children, in one transaction, then the identity sequences and VACUUM (ANALYZE).
 """
 import sqlite3
 import time
+from contextlib import closing
 from datetime import date, datetime
 from graphlib import TopologicalSorter
 from pathlib import Path
@@ -81,10 +82,12 @@ def copy_to_sqlite(target, clinic_id=None, clinic_tables=()):
         with scope, database.atomic(isolation_level="REPEATABLE READ"):
             for table, where, params in tables:
                 columns = _columns(connection, table)
-                rows = _stream(f"SELECT {_names(columns)} FROM {table} {where} ORDER BY id", params)
                 insert = (f"INSERT INTO {table} ({_names(columns)}) "
                           f"VALUES ({', '.join('?' * len(columns))})")
-                connection.executemany(insert, (tuple(map(to_sqlite, row)) for row in rows))
+                # closed here, inside the transaction, even when the file cannot take a row
+                with closing(_stream(f"SELECT {_names(columns)} FROM {table} {where} "
+                                     "ORDER BY id", params)) as rows:
+                    connection.executemany(insert, (tuple(map(to_sqlite, row)) for row in rows))
         connection.commit()
     finally:
         connection.close()

@@ -472,7 +472,7 @@ def test_a_backup_on_a_full_disk_leaves_nothing_and_the_next_one_works(app, full
         assert code == 1, output
         assert len(output.strip().splitlines()) == 1 and "Traceback" not in output, output
         assert output.startswith("Error: backup into") and "MiB free" in output, output
-        if where == "while compressing":
+        if where == "while compressing" and not ON_POSTGRES:  # PostgreSQL's copy needs more
             assert "No space left on device" in output, output
         assert files == [".karusaku-backup.lock"]  # no .partial, no snapshot folder
     code, output, files = runs[2]

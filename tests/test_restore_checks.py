@@ -79,14 +79,13 @@ def refused(app, path, words):
 
 def rechain(connection):
     """Recompute the file's audit chain in id order, as a forger with sqlite3 would."""
-    previous = AuditLog.compute_hash  # the app's own hash: a forger can compute it too
     columns = [row[1] for row in connection.execute("PRAGMA table_info(audit_log)")]
     fields = [AuditLog._meta.columns[name] for name in columns]
     last = "0" * 64
     for values in connection.execute("SELECT * FROM audit_log ORDER BY id").fetchall():
         row = AuditLog(**{f.name: f.python_value(v) for f, v in zip(fields, values)})
         row.prev_hash = last
-        last = previous(row)
+        last = AuditLog.compute_hash(row)  # no secret in it: a forger computes it too
         connection.execute("UPDATE audit_log SET prev_hash = ?, row_hash = ? WHERE id = ?",
                            (row.prev_hash, last, row.id))
 
@@ -170,7 +169,7 @@ def test_a_file_whose_audit_chain_is_broken_is_refused(app, full, craft, damage,
 
 
 def test_the_operator_owned_fields_stay_as_they_are_here(app, full, craft):
-    a, b = full["a"].clinic, full["b"].clinic
+    a = full["a"].clinic
     path = craft(lambda connection: connection.execute(
         "UPDATE clinics SET subscription_plan = 'enterprise', max_patients = 100000, "
         "status = 'active', created_at = '2000-01-01 00:00:00', name = '新しい名前'"))
@@ -186,7 +185,6 @@ def test_the_operator_owned_fields_stay_as_they_are_here(app, full, craft):
         assert restored.name == "新しい名前"  # the clinic's own settings come from the file
         assert others(a.id) == before_others
         assert not verify_audit()
-    assert b.id != a.id
 
 
 @pytest.mark.parametrize("edit,words", [
