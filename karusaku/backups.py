@@ -4,10 +4,13 @@
   writes), gzip-compressed, checked by restoring it and running `PRAGMA integrity_check`, then
   moved into place; old files are pruned by the longest retention any clinic's plan needs.
 - `export_clinic(code, out)`: one clinic's rows of every tenant table, and its clinic row, in a
-  database with the same schema, gzip-compressed: a file the clinic can take away.
-- `import_clinic(path)`: that file restored into the live database in one transaction,
-  replacing only that clinic's rows; audit rows are never deleted (missing ones are added back)
-  and the import itself is logged.
+  database with the same schema, gzip-compressed: what a restore needs. The owner's download
+  (`export_for_owner`) is the clinic's data to take away: no password hashes, no lockout state,
+  no sessions; it cannot be restored (a restore needs the hashes).
+- `import_clinic(path)`: that file, once restore_checks has found nothing it does not trust,
+  restored into the live database in one transaction, replacing only that clinic's rows; the
+  operator's columns of the clinic row stay; audit rows are never deleted (missing ones are
+  added back) and the import itself is logged.
 
 This is platform-wide work: it reads and writes across clinics with plain SQL on purpose.
 On PostgreSQL the files are the same SQLite databases, filled and read by postgres_copy.py
