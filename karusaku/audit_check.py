@@ -52,6 +52,13 @@ def verify_audit():
     return check
 
 
+def chain_problem(model, rows, clinic_id):
+    """The first bad row of one chain given in id order (a ChainProblem), or None if intact."""
+    check = AuditCheck()
+    _walk(check, model, rows, clinic_id)
+    return check[0] if check else None
+
+
 def _walk(check, model, rows, clinic_id):
     """Check one chain, rows in id order; add its first bad row (if any) to check."""
     previous, problem, count = None, None, 0

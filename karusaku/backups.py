@@ -4,10 +4,13 @@
   writes), gzip-compressed, checked by restoring it and running `PRAGMA integrity_check`, then
   moved into place; old files are pruned by the longest retention any clinic's plan needs.
 - `export_clinic(code, out)`: one clinic's rows of every tenant table, and its clinic row, in a
-  database with the same schema, gzip-compressed: a file the clinic can take away.
-- `import_clinic(path)`: that file restored into the live database in one transaction,
-  replacing only that clinic's rows; audit rows are never deleted (missing ones are added back)
-  and the import itself is logged.
+  database with the same schema, gzip-compressed: what a restore needs. The owner's download
+  (`export_for_owner`) is the clinic's data to take away: no password hashes, no lockout state,
+  no sessions; it cannot be restored (a restore needs the hashes).
+- `import_clinic(path)`: that file, once restore_checks has found nothing it does not trust,
+  restored into the live database in one transaction, replacing only that clinic's rows; the
+  operator's columns of the clinic row stay; audit rows are never deleted (missing ones are
+  added back) and the import itself is logged.
 
 This is platform-wide work: it reads and writes across clinics with plain SQL on purpose.
 On PostgreSQL the files are the same SQLite databases, filled and read by postgres_copy.py
@@ -21,22 +24,29 @@ import shutil
 import sqlite3
 import tempfile
 import time
+import zlib
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from peewee import IntegrityError
+from peewee import DatabaseError, IntegrityError
 
-from . import migrations, postgres_copy
+from . import migrations, postgres_copy, restore_checks
 from .clock import now
 from .db import database, is_postgres, open_database
 from .models import AuditLog, Clinic, PLANS
-from .tenancy import clinic_context
+from .tenancy import all_clinics, clinic_context
 
 # Every table whose rows belong to one clinic, parents before children.
 CLINIC_TABLES = ["users", "patients", "therapists", "appointments", "medical_records",
                  "record_revisions", "record_drafts", "record_templates", "audit_log"]
 NOT_EXPORTED = {"login_sessions"}  # sessions stay with the server
+# What the owner's download keeps of users: no password hashes, no lockout state, and nothing
+# a later column adds (a second factor's secret) unless it is named here.
+OWNER_USER_COLUMNS = ("id", "clinic_id", "username", "role", "display_name", "created_at",
+                      "last_login", "is_active")
+# The clinic row's columns that the operator owns: a restore keeps them as they are here.
+OPERATOR_COLUMNS = ("id", "code", "subscription_plan", "max_patients", "status", "created_at")
 BACKUP_NAME = re.compile(r"^karusaku-(\d{8}-\d{6})\.sqlite\.gz$")
 RETENTION = {  # plan: (daily, weekly, monthly) backups kept
     "starter": (7, 0, 0),
@@ -87,27 +97,29 @@ def snapshot(target):
         source.close()
 
 
-def check_file(path):
-    """Raise BackupError unless path is a sound SQLite database with our schema."""
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+def check_file(path, name=None):
+    """Raise BackupError unless path is a sound SQLite database with our schema (name: what
+    the message calls the file, when path is a temporary copy of it)."""
+    connection = restore_checks.open_untrusted(path)
     try:
         result = connection.execute("PRAGMA integrity_check").fetchone()[0]
         version = connection.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]
     except sqlite3.DatabaseError as error:
-        raise BackupError(f"{path} is not a readable Karusaku database: {error}") from None
+        raise BackupError(f"{name or path} is not a readable Karusaku database: {error}") from None
     finally:
         connection.close()
     if result != "ok":
-        raise BackupError(f"integrity check of {path} failed: {result}")
+        raise BackupError(f"integrity check of {name or path} failed: {result}")
     return version
 
 
-def _gzip(source, target):
-    with open(source, "rb") as raw, gzip.open(target, "wb", compresslevel=6) as packed:
-        shutil.copyfileobj(raw, packed, 1 << 20)
-        packed.flush()
-    with open(target, "rb") as written:
-        os.fsync(written.fileno())
+def _gzip(source, target, name):
+    """Compress source into target, storing `name` as the file name inside the gzip."""
+    with open(source, "rb") as raw, open(target, "wb") as out:
+        with gzip.GzipFile(filename=name, mode="wb", fileobj=out, compresslevel=6) as packed:
+            shutil.copyfileobj(raw, packed, 1 << 20)
+        out.flush()
+        os.fsync(out.fileno())
 
 
 @contextmanager
@@ -118,38 +130,54 @@ def unpacked(path):
         try:
             with gzip.open(path, "rb") as packed, open(target, "wb") as raw:
                 shutil.copyfileobj(packed, raw, 1 << 20)
-        except (OSError, EOFError) as error:
+        except (OSError, EOFError, zlib.error) as error:
             raise BackupError(f"{path} is not a gzip-compressed database: {error}") from None
         yield target
 
 
 def _write_checked(database_file, target):
     """Compress database_file to target through a temporary name, check the result by
-    unpacking it, then move it into place (a half-written file never has the final name)."""
+    unpacking it, then move it into place (a half-written file never has the final name, and
+    a failed one is removed)."""
     partial = target.with_name(target.name + ".partial")
-    _gzip(database_file, partial)
-    with unpacked(partial) as restored:
-        check_file(restored)
-    os.replace(partial, target)
+    try:
+        _gzip(database_file, partial, target.name.removesuffix(".gz"))
+        with unpacked(partial) as restored:
+            check_file(restored, target)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def backup(dest, moment=None):
-    """Write DEST/karusaku-YYYYMMDD-HHMMSS.sqlite.gz and prune; returns (path, pruned paths)."""
+    """Write DEST/karusaku-YYYYMMDD-HHMMSS.sqlite.gz and prune; returns (path, pruned paths).
+    A failed backup (a full disk) leaves nothing behind and says why in one line."""
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    with _exclusive(dest):
-        stamp = moment or now()
-        target = dest / f"karusaku-{stamp:%Y%m%d-%H%M%S}.sqlite.gz"
-        while target.exists() and moment is None:  # a run in the same second as the last
-            time.sleep(1)
-            stamp = now()
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        with _exclusive(dest):
+            stamp = moment or now()
             target = dest / f"karusaku-{stamp:%Y%m%d-%H%M%S}.sqlite.gz"
-        with tempfile.TemporaryDirectory(prefix="karusaku-", dir=dest) as work:
-            copy = Path(work) / "snapshot.sqlite"
-            snapshot(copy)
-            _write_checked(copy, target)
-        pruned = prune(dest, retention_needed(), today=stamp.date())
+            while target.exists() and moment is None:  # a run in the same second as the last
+                time.sleep(1)
+                stamp = now()
+                target = dest / f"karusaku-{stamp:%Y%m%d-%H%M%S}.sqlite.gz"
+            with tempfile.TemporaryDirectory(prefix="karusaku-", dir=dest) as work:
+                copy = Path(work) / "snapshot.sqlite"
+                snapshot(copy)
+                _write_checked(copy, target)
+            pruned = prune(dest, retention_needed(), today=stamp.date())
+    except (OSError, sqlite3.Error) as error:
+        raise BackupError(f"backup into {dest} failed: {error} ({_free_mib(dest)} MiB free "
+                          "there)") from None
     return target, pruned
+
+
+def _free_mib(folder):
+    try:
+        return f"{shutil.disk_usage(folder).free / (1 << 20):.1f}"
+    except OSError:
+        return "?"
 
 
 def retention_needed():
@@ -196,8 +224,10 @@ def prune(dest, retention, today=None):
 
 # --- one clinic's export and restore ------------------------------------------------------
 
-def export_clinic(code, out):
-    """Write exactly `out`: the clinic's rows, gzip-compressed, readable with sqlite3."""
+def export_clinic(code, out, for_owner=False):
+    """Write exactly `out`: the clinic's rows, gzip-compressed, readable with sqlite3. The
+    operator's export keeps all a restore needs; the owner's (for_owner) is the clinic's data
+    to take away: users without password hashes and lockout state, and no sessions."""
     clinic = Clinic.by_code(code)
     if clinic is None:
         raise BackupError(f"no clinic with code {code!r}")
@@ -210,23 +240,52 @@ def export_clinic(code, out):
         _new_schema(copy)
         if is_postgres():
             postgres_copy.copy_to_sqlite(copy, clinic.id, CLINIC_TABLES)
-            _write_checked(copy, out)
-            return out
-        connection = sqlite3.connect(copy)
-        connection.execute("ATTACH DATABASE ? AS live", (_database_path(),))
-        try:
-            with connection:  # one read transaction: a consistent view of the clinic
-                connection.execute("INSERT INTO main.clinics SELECT * FROM live.clinics WHERE id = ?",
-                                   (clinic.id,))
-                for table in CLINIC_TABLES:
-                    connection.execute(f"INSERT INTO main.{table} SELECT * FROM live.{table} "
-                                       f"WHERE clinic_id = ?", (clinic.id,))
-            connection.execute("DETACH DATABASE live")
-            connection.execute("VACUUM")
-        finally:
-            connection.close()
+        else:
+            _copy_clinic(copy, clinic.id)
+        if for_owner:
+            _strip_secrets(copy)
         _write_checked(copy, out)
     return out
+
+
+def export_for_owner(code, name):
+    """The owner's download as an open file whose name is already gone: nothing of it stays
+    in the temp folder, however the download ends."""
+    with tempfile.TemporaryDirectory(prefix="karusaku-export-") as work:
+        return open(export_clinic(code, Path(work) / name, for_owner=True), "rb")
+
+
+def _copy_clinic(copy, clinic_id):
+    """The clinic's rows of the live SQLite database into copy, in one read transaction."""
+    connection = sqlite3.connect(copy)
+    connection.execute("ATTACH DATABASE ? AS live", (_database_path(),))
+    try:
+        with connection:  # one read transaction: a consistent view of the clinic
+            connection.execute("INSERT INTO main.clinics SELECT * FROM live.clinics WHERE id = ?",
+                               (clinic_id,))
+            for table in CLINIC_TABLES:
+                connection.execute(f"INSERT INTO main.{table} SELECT * FROM live.{table} "
+                                   f"WHERE clinic_id = ?", (clinic_id,))
+        connection.execute("DETACH DATABASE live")
+        connection.execute("VACUUM")
+    finally:
+        connection.close()
+
+
+def _strip_secrets(copy):
+    """Keep only OWNER_USER_COLUMNS of users and drop login_sessions; VACUUM so that no freed
+    page still holds what was dropped."""
+    connection = sqlite3.connect(copy)
+    try:
+        connection.execute("PRAGMA secure_delete = ON")
+        for column in restore_checks.columns_of(connection, "users"):
+            if column not in OWNER_USER_COLUMNS:
+                connection.execute(f'ALTER TABLE users DROP COLUMN "{column}"')
+        connection.execute("DROP TABLE login_sessions")
+        connection.commit()
+        connection.execute("VACUUM")
+    finally:
+        connection.close()
 
 
 def _new_schema(path):
@@ -240,46 +299,66 @@ def _new_schema(path):
 
 
 def import_clinic(path):
-    """Restore a clinic export into the live database, replacing only that clinic's rows."""
-    with unpacked(path) as restored:
-        version = check_file(restored)
-        live_version = migrations.current_version()
-        if is_postgres():
-            live_version = postgres_copy.sqlite_version(live_version)
-        if version != live_version:
-            raise BackupError(f"the export has schema version {version}, the database "
-                              f"{live_version}: run init-db (or restore into a matching version)")
-        exported = sqlite3.connect(restored)
-        try:
-            rows = exported.execute("SELECT id, code FROM clinics").fetchall()
-        finally:
-            exported.close()
-        if len(rows) != 1:
-            raise BackupError("the export must hold exactly one clinic")
-        clinic_id, code = rows[0]
-        clash = Clinic.get_or_none((Clinic.code == code) != (Clinic.id == clinic_id))
-        if clash is not None:
-            raise BackupError(f"clinic code {code!r} or id {clinic_id} belongs to another clinic here")
-        if is_postgres():
+    """Restore a clinic export into the live database, replacing only that clinic's rows, once
+    everything in the file has passed restore_checks: a refused file changes nothing. What the
+    operator owns (the clinic's id, code, plan, max_patients, status) stays as it is here."""
+    try:
+        with unpacked(path) as restored:
+            source = restore_checks.open_untrusted(restored)
             try:
-                counts = postgres_copy.replace_clinic(restored, clinic_id, CLINIC_TABLES)
-            except IntegrityError as error:
-                first_line = str(error).splitlines()[0]
-                raise BackupError(f"the export's rows clash with rows of another clinic: "
-                                  f"{first_line}") from None
-        else:
-            counts = _replace_clinic(restored, clinic_id)
+                clinic_id, code = _checked(source, restored.with_name("reference.sqlite"))
+                counts = _restore(source, restored, clinic_id)
+            finally:
+                source.close()
+    except restore_checks.Refused as error:
+        raise BackupError(f"{path}: refused: {error}") from None
     with clinic_context(clinic_id):
         AuditLog.append("clinic_imported", "clinic", clinic_id,
                         {"file": Path(path).name, "rows": counts})
     return code, counts
 
 
-def _replace_clinic(restored, clinic_id):
+def _checked(source, reference_path):
+    """The file's checks against an empty database of this version's schema; (id, code) of a
+    clinic that exists here with the same id and code."""
+    _new_schema(reference_path)
+    reference = sqlite3.connect(reference_path)
+    try:
+        clinic_id, code = restore_checks.check_file(source, reference)
+    finally:
+        reference.close()
+    live = Clinic.get_or_none((Clinic.code == code) | (Clinic.id == clinic_id))
+    if live is None:
+        raise restore_checks.Refused(f"clinics: no clinic {code!r} here: import-clinic restores "
+                                     "a clinic that exists in this database")
+    if (live.id, live.code) != (clinic_id, code):
+        raise restore_checks.Refused(f"clinics: code {code!r} or id {clinic_id} belongs to "
+                                     "another clinic here")
+    return clinic_id, code
+
+
+def _restore(source, restored, clinic_id):
+    """The checks that need the live database, and the rows replaced, in one transaction."""
+    if is_postgres():
+        try:
+            with all_clinics(), database.atomic():
+                restore_checks.check_ids(source, clinic_id, CLINIC_TABLES)
+                counts = postgres_copy.replace_clinic(restored, clinic_id, CLINIC_TABLES,
+                                                      keep=OPERATOR_COLUMNS)
+                restore_checks.check_live_chain(clinic_id)
+        except DatabaseError as error:
+            first_line = str(error).splitlines()[0]
+            raise BackupError(f"the export's rows could not be restored: {first_line}") from None
+        return counts
+    return _replace_clinic(source, restored, clinic_id)
+
+
+def _replace_clinic(source, restored, clinic_id):
     database.connect(reuse_if_open=True)
     database.execute_sql("ATTACH DATABASE ? AS src", (str(restored),))
     try:
         with database.atomic():
+            restore_checks.check_ids(source, clinic_id, CLINIC_TABLES)
             database.execute_sql("PRAGMA defer_foreign_keys = ON")
             database.execute_sql("DELETE FROM login_sessions WHERE user_id IN "
                                  "(SELECT id FROM users WHERE clinic_id = ?)", (clinic_id,))
@@ -287,8 +366,10 @@ def _replace_clinic(restored, clinic_id):
                 if table != "audit_log":  # audit rows are never deleted
                     database.execute_sql(f"DELETE FROM main.{table} WHERE clinic_id = ?",
                                          (clinic_id,))
-            # Foreign keys are checked at commit, so the clinic row can be replaced in place.
-            database.execute_sql("INSERT OR REPLACE INTO main.clinics SELECT * FROM src.clinics")
+            settings = [c for c in restore_checks.columns_of(source, "clinics")
+                        if c not in OPERATOR_COLUMNS]
+            database.execute_sql(f"UPDATE main.clinics SET ({_names(settings)}) = (SELECT "
+                                 f"{_names(settings)} FROM src.clinics) WHERE id = ?", (clinic_id,))
             counts = {}
             for table in CLINIC_TABLES:
                 skip_existing = " WHERE id NOT IN (SELECT id FROM main.audit_log)" \
@@ -296,8 +377,13 @@ def _replace_clinic(restored, clinic_id):
                 cursor = database.execute_sql(
                     f"INSERT INTO main.{table} SELECT * FROM src.{table}{skip_existing}")
                 counts[table] = cursor.rowcount
+            restore_checks.check_live_chain(clinic_id)
     except (sqlite3.IntegrityError, IntegrityError) as error:
-        raise BackupError(f"the export's rows clash with rows of another clinic: {error}") from None
+        raise BackupError(f"the export's rows could not be restored: {error}") from None
     finally:
         database.execute_sql("DETACH DATABASE src")
     return counts
+
+
+def _names(columns):
+    return ", ".join(f'"{column}"' for column in columns)

@@ -13,12 +13,14 @@ children, in one transaction, then the identity sequences and VACUUM (ANALYZE).
 """
 import sqlite3
 import time
+from contextlib import closing
 from datetime import date, datetime
 from graphlib import TopologicalSorter
 from pathlib import Path
 
 from . import migrations
 from .db import database
+from .restore_checks import open_untrusted
 from .tenancy import all_clinics, clinic_context
 
 BATCH = 2000
@@ -80,19 +82,22 @@ def copy_to_sqlite(target, clinic_id=None, clinic_tables=()):
         with scope, database.atomic(isolation_level="REPEATABLE READ"):
             for table, where, params in tables:
                 columns = _columns(connection, table)
-                rows = _stream(f"SELECT {_names(columns)} FROM {table} {where} ORDER BY id", params)
                 insert = (f"INSERT INTO {table} ({_names(columns)}) "
                           f"VALUES ({', '.join('?' * len(columns))})")
-                connection.executemany(insert, (tuple(map(to_sqlite, row)) for row in rows))
+                # closed here, inside the transaction, even when the file cannot take a row
+                with closing(_stream(f"SELECT {_names(columns)} FROM {table} {where} "
+                                     "ORDER BY id", params)) as rows:
+                    connection.executemany(insert, (tuple(map(to_sqlite, row)) for row in rows))
         connection.commit()
     finally:
         connection.close()
 
 
-def replace_clinic(restored, clinic_id, clinic_tables):
+def replace_clinic(restored, clinic_id, clinic_tables, keep=()):
     """Replace the clinic's rows of clinic_tables (audit rows are kept, missing ones added) and
-    its clinic row with those of the SQLite file restored, in one transaction; {table: rows}."""
-    source = sqlite3.connect(restored)
+    its clinic row but the columns in keep with those of the SQLite file restored (checked by
+    restore_checks), in one transaction; {table: rows}."""
+    source = open_untrusted(restored)
     try:
         with all_clinics(), database.atomic():
             database.execute_sql("DELETE FROM login_sessions WHERE user_id IN "
@@ -100,7 +105,7 @@ def replace_clinic(restored, clinic_id, clinic_tables):
             for table in reversed(clinic_tables):
                 if table != "audit_log":  # audit rows are never deleted
                     database.execute_sql(f"DELETE FROM {table} WHERE clinic_id = %s", (clinic_id,))
-            _insert(source, "clinics", "ON CONFLICT (id) DO UPDATE SET {updates}")
+            _insert(source, "clinics", "ON CONFLICT (id) DO UPDATE SET {updates}", keep)
             counts = {table: _insert(source, table, "ON CONFLICT (id) DO NOTHING"
                                      if table == "audit_log" else "")
                       for table in clinic_tables}
@@ -111,8 +116,9 @@ def replace_clinic(restored, clinic_id, clinic_tables):
     return counts
 
 
-def _insert(source, table, conflict):
-    """Insert every row of the source table; returns how many were inserted."""
+def _insert(source, table, conflict, keep=()):
+    """Insert every row of the source table (a conflict's {updates} leave the columns in keep
+    alone); returns how many were inserted."""
     columns = _columns(source, table)
     booleans = {name for (name,) in database.execute_sql(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema()"
@@ -120,7 +126,7 @@ def _insert(source, table, conflict):
     convert = [(lambda v: v if v is None else bool(v)) if c in booleans else (lambda v: v)
                for c in columns]
     conflict = conflict.format(updates=", ".join(f'"{c}" = EXCLUDED."{c}"'
-                                                 for c in columns if c != "id"))
+                                                 for c in columns if c not in ("id", *keep)))
     row_marks = f"({', '.join(['%s'] * len(columns))})"
     cursor = source.execute(f"SELECT {_names(columns)} FROM {table} ORDER BY id")
     inserted = 0

@@ -1,7 +1,11 @@
 """Backups of the whole database, and one clinic's export and restore."""
 import gzip
 import os
+import shutil
 import sqlite3
+import subprocess
+import sys
+import tempfile
 import threading
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -334,3 +338,144 @@ def test_an_owner_downloads_the_clinics_export(app, world, as_user, tmp_path):
         assert AuditLog.select().where(AuditLog.action == "clinic_exported").count() == 1
     for role in ("therapist", "receptionist"):
         assert as_user("a", role).get("/settings/export").status_code == 403
+
+
+# --- the owner's download carries no secrets and leaves nothing behind ---------------------
+
+def files_under(folder):
+    return sorted(str(path) for path in Path(folder).rglob("*"))
+
+
+@pytest.fixture
+def temp_folder(tmp_path, monkeypatch):
+    """The process's temp folder, empty: tempfile makes everything under it."""
+    folder = tmp_path / "temp-folder"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def test_the_owners_download_has_no_password_hashes_lockout_state_or_sessions(app, world, as_user,
+                                                                               tmp_path):
+    owner = as_user("a", "owner")
+    with app.app_context():
+        run_sql("UPDATE users SET failed_logins = 3, locked_until = '2030-01-01 00:00:00' "
+                "WHERE role <> 'owner'")
+        hashes = [row[0] for row in live_rows("SELECT password FROM users WHERE clinic_id = ?",
+                                              (world["a"].clinic.id,))]
+    path = tmp_path / "download.gz"
+    path.write_bytes(owner.get("/settings/export").get_data())
+    raw = gzip.decompress(path.read_bytes())
+    exported = unpack(path, tmp_path)
+    columns = [c[1] for c in exported.execute("PRAGMA table_info(users)")]
+    assert columns == list(backups.OWNER_USER_COLUMNS)
+    assert exported.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 3
+    assert not exported.execute("SELECT name FROM sqlite_master WHERE name = 'login_sessions'"
+                                ).fetchall()
+    assert hashes and not any(h.encode() in raw for h in hashes)  # not even in a freed page
+    assert b"2030-01-01" not in raw
+
+
+def test_the_operators_export_keeps_what_a_restore_needs(app, world, tmp_path):
+    with app.app_context():
+        out = backups.export_clinic(world["a"].code, tmp_path / "a.sqlite.gz")
+        hashes = live_rows("SELECT id, password FROM users WHERE clinic_id = ? ORDER BY id",
+                           (world["a"].clinic.id,))
+    assert unpack(out, tmp_path).execute("SELECT id, password FROM users ORDER BY id"
+                                         ).fetchall() == hashes
+
+
+def test_the_owners_download_leaves_nothing_in_the_temp_folder(app, world, as_user, temp_folder):
+    owner = as_user("a", "owner")
+    response = owner.get("/settings/export")
+    assert response.status_code == 200 and len(response.get_data()) > 1000
+    response.close()
+    assert files_under(temp_folder) == []
+
+
+def test_a_failed_download_leaves_nothing_in_the_temp_folder(app, world, as_user, temp_folder):
+    owner = as_user("a", "owner")
+    with app.app_context():
+        run_sql("ALTER TABLE record_templates RENAME TO record_templates_gone")
+    assert owner.get("/settings/export").status_code == 500
+    assert files_under(temp_folder) == []
+
+
+# --- backups on a full disk ----------------------------------------------------------------
+
+def gzip_name(path):
+    """The file name stored in a gzip header (FNAME), or None."""
+    header = Path(path).read_bytes()
+    if not header[3] & 0x08:
+        return None
+    return header[10:header.index(b"\0", 10)].decode("latin-1")
+
+
+def test_a_backup_and_an_export_store_their_final_name_in_the_gzip(app, world, tmp_path):
+    with app.app_context():
+        path, _ = backups.backup(tmp_path / "b")
+        out = backups.export_clinic(world["a"].code, tmp_path / "x" / "clinic-a.sqlite.gz")
+    assert gzip_name(path) == path.name.removesuffix(".gz")
+    assert gzip_name(out) == "clinic-a.sqlite"
+
+
+def test_a_garbage_import_names_the_users_file(app, world, tmp_path):
+    garbage = tmp_path / "my-clinic.sqlite.gz"
+    garbage.write_bytes(gzip.compress(b"this is not a database" * 100))
+    result = app.test_cli_runner().invoke(args=["import-clinic", "--file", str(garbage)])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert str(garbage) in result.output and "unpacked" not in result.output
+
+
+DISK = 8 << 20  # bytes of the small filesystem
+
+
+def _run_on_a_small_disk(app, database_location, tmp_path, free):
+    """In a mount namespace of its own: a DISK-byte tmpfs with `free` bytes left, three
+    `backup` runs (full, still full, then with room). Returns [(exit, stdout+stderr, files)]."""
+    disk, out = tmp_path / "disk", tmp_path / "out"
+    disk.mkdir()
+    out.mkdir()
+    flask = f"{sys.executable} -m flask --app karusaku backup --dest {disk}/b"
+    steps = []
+    for n in range(3):
+        if n == 2:
+            steps.append(f"rm {disk}/filler")
+        steps.append(f"{flask} > {out}/{n}.out 2>&1; echo $? > {out}/{n}.rc; "
+                     f"ls -A {disk}/b > {out}/{n}.ls; cp {disk}/b/*.gz {out}/ 2>/dev/null")
+    script = (f"set -e; mount -t tmpfs -o size={DISK} tmpfs {disk}; "
+              f"head -c $(( {DISK} - {free} )) /dev/zero > {disk}/filler; set +e; "
+              + "; ".join(steps))
+    env = {**os.environ, "KARUSAKU_DATABASE": database_location,
+           "KARUSAKU_SECRET_KEY": "test secret key"}
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], env=env, cwd=Path.cwd(),
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode != 0 and "mount" in done.stderr:
+        pytest.skip(f"no small filesystem to fill here: {done.stderr.strip()}")
+    return [(int((out / f"{n}.rc").read_text()), (out / f"{n}.out").read_text(),
+             (out / f"{n}.ls").read_text().split()) for n in range(3)], out
+
+
+@pytest.mark.skipif(not shutil.which("unshare"), reason="needs unshare to mount a small tmpfs")
+@pytest.mark.parametrize("where", ["while compressing", "while copying the database"])
+def test_a_backup_on_a_full_disk_leaves_nothing_and_the_next_one_works(app, full, tmp_path,
+                                                                      database_location, where):
+    with app.app_context():  # a note that compresses little: the gzip is not tiny
+        run_sql("UPDATE patients SET address = ? WHERE id = ?",
+                (os.urandom(200_000).hex(), full["a"].patient.id))
+        sample, _ = backups.backup(tmp_path / "sample")
+    snapshot_size = len(gzip.decompress(sample.read_bytes()))
+    free = (snapshot_size + sample.stat().st_size // 2 if where == "while compressing"
+            else snapshot_size // 2)
+    runs, out = _run_on_a_small_disk(app, database_location, tmp_path, free)
+    for code, output, files in runs[:2]:
+        assert code == 1, output
+        assert len(output.strip().splitlines()) == 1 and "Traceback" not in output, output
+        assert output.startswith("Error: backup into") and "MiB free" in output, output
+        if where == "while compressing" and not ON_POSTGRES:  # PostgreSQL's copy needs more
+            assert "No space left on device" in output, output
+        assert files == [".karusaku-backup.lock"]  # no .partial, no snapshot folder
+    code, output, files = runs[2]
+    assert code == 0 and "integrity ok" in output, output
+    [name] = [f for f in files if f != ".karusaku-backup.lock"]
+    assert backups.BACKUP_NAME.match(name) and gzip_name(out / name) == name.removesuffix(".gz")

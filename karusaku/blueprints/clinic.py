@@ -1,8 +1,4 @@
 """The clinic's settings (hours, slot length, details) and its usage against the plan."""
-import shutil
-import tempfile
-from pathlib import Path
-
 from flask import Blueprint, flash, request, send_file, url_for
 from flask_login import current_user
 
@@ -62,9 +58,6 @@ def update_settings():
 def export():
     """The clinic's own data as a gzip-compressed SQLite file, to take away."""
     clinic = Clinic.current()
-    work = tempfile.mkdtemp(prefix="karusaku-export-")
     name = f"karusaku-{clinic.code}-{clinic_today():%Y%m%d}.sqlite.gz"
-    path = backups.export_clinic(clinic.code, Path(work) / name)
-    response = send_file(path, mimetype="application/gzip", as_attachment=True, download_name=name)
-    response.call_on_close(lambda: shutil.rmtree(work, ignore_errors=True))
-    return response
+    return send_file(backups.export_for_owner(clinic.code, name), mimetype="application/gzip",
+                     as_attachment=True, download_name=name)
