@@ -320,9 +320,10 @@ def schema_dump(db):
 
 
 def test_fresh_and_stepwise_upgraded_postgres_databases_are_identical(app, empty_database):
-    names = [f"{version:04d}_{name}" for version, name, _ in migrations.available("postgresql")]
-    assert names[-1] == "0006_row_level_security"
-    for version, name in enumerate(names, start=1):
+    steps = [(version, f"{version:04d}_{name}")
+             for version, name, _ in migrations.available("postgresql")]
+    assert "0006_row_level_security" in dict(steps).values()
+    for version, name in steps:  # a dialect may skip a number
         assert migrations.upgrade(target=version, db=empty_database) == [name]
     with app.app_context():
         assert schema_dump(database.obj) == schema_dump(empty_database)
