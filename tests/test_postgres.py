@@ -372,7 +372,7 @@ def test_failing_postgres_migration_applies_nothing(empty_database, tmp_path, mo
     monkeypatch.setattr(migrations, "SCHEMA_DIR", tmp_path / "schema")
     with pytest.raises(peewee.ProgrammingError, match="no_such_table"):
         migrations.upgrade(db=empty_database)
-    assert migrations.current_version(empty_database) == 6
+    assert migrations.current_version(empty_database) == migrations.available("postgresql")[-2][0]
     assert "half_applied" not in empty_database.get_tables()
 
 
