@@ -85,10 +85,13 @@ def _check(account, password, refusal, ip, log, who, prefix=""):
     if not matches:
         _count_failure(account, ip, log, who, prefix + "login_failed", prefix + "lockout")
         return False
+    if account.needs_second_factor:  # logged in after the second step (second_factor.py)
+        changes, action = {"failed_logins": 0}, "login_password_ok"
+    else:
+        changes, action = {"failed_logins": 0, "locked_until": None, "last_login": now()}, "login"
     with database.atomic():
-        model.update(failed_logins=0, locked_until=None, last_login=now()).where(
-            model.id == account.id).execute()
-        log.append(prefix + "login", ip=ip, **who)
+        model.update(**changes).where(model.id == account.id).execute()
+        log.append(prefix + action, ip=ip, **who)
     return True
 
 

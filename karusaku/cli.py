@@ -78,7 +78,8 @@ def create_user_command(clinic_code, username, password, role):
 def create_platform_admin_command(username, password):
     """Create an operator account for /admin."""
     create_platform_admin(username, password)
-    click.echo(f"created platform admin {username}")
+    click.echo(f"created platform admin {username}: the first log-in at /admin/login sets up "
+               "the second factor (an authenticator app scans the QR code shown there)")
 
 
 @click.command("seed-demo")

@@ -6,6 +6,7 @@ SESSION_IDLE_MINUTES ends. The current clinic for tenant scoping is set here, fr
 """
 import hashlib
 import secrets
+import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -22,6 +23,8 @@ login_manager.session_protection = None  # the server-side token is the protecti
 login_manager.login_view = "auth.login"
 
 TOUCH_EVERY = timedelta(seconds=60)  # how stale last_seen_at may get before it is rewritten
+PENDING = "pending_login"  # the session key of a half-done log-in (password right, code to come)
+PENDING_SECONDS = 300
 
 
 def _token_hash(token):
@@ -48,6 +51,40 @@ def start(account):
     session.clear()  # no data from before the login survives it
     account.session_token = token
     login_user(account)
+
+
+def hold_pending(account, next_url=""):
+    """The password was right and a second factor is to come. This browser's signed cookie keeps
+    only who, until when (PENDING_SECONDS) and where to go next: no login session exists, and
+    no page but the second step reads it."""
+    end()
+    session[PENDING] = {"admin": account.is_platform_admin, "id": account.id,
+                        "clinic": account.clinic_id, "until": int(time.time()) + PENDING_SECONDS,
+                        "next": next_url}
+
+
+def pending_account(admin=False):
+    """The account of this browser's half-done log-in (a staff user, or with admin=True the
+    operator), when it is recent and the account may still log in; else None. A staff user is
+    loaded in its clinic's context, which the caller sets again to change anything."""
+    held = session.get(PENDING)
+    if not isinstance(held, dict) or held.get("admin") is not admin:
+        return None
+    if held.get("until", 0) < time.time():
+        session.pop(PENDING, None)
+        return None
+    if admin:
+        account = PlatformAdmin.with_id(held["id"])
+        return account if account is not None and account.is_active else None
+    with clinic_context(held["clinic"]):
+        user = User.with_clinic(held["id"])
+    if user is None or not user.is_active or not user.clinic.is_active:
+        return None
+    return user
+
+
+def pending_next():
+    return (session.get(PENDING) or {}).get("next", "")
 
 
 def end():

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from urllib.parse import urlsplit
 
+import pyotp
 import pytest
 from waitress.server import create_server
 
@@ -25,7 +26,8 @@ from karusaku.clock import today
 from karusaku.db import database
 from karusaku.postgres_copy import to_sqlite
 from karusaku.models import (
-    Appointment, AuditLog, MedicalRecord, Patient, RecordDraft, RecordTemplate, Therapist, User,
+    Appointment, AuditLog, MedicalRecord, Patient, PlatformAdmin, RecordDraft, RecordTemplate,
+    Therapist, User,
 )
 from karusaku.tenancy import all_clinics, clinic_context
 
@@ -99,6 +101,7 @@ def trigger_off(table, name):
 
 
 PASSWORD = "correct horse battery"
+ADMIN_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # the world's operator's authenticator
 ROLES = ("owner", "therapist", "receptionist")
 CHROMIUM = "/usr/bin/chromium"
 
@@ -240,7 +243,9 @@ def world(app):
     with app.app_context():
         a = make_clinic("clinic-a", "A整骨院", "山田 太郎")
         b = make_clinic("clinic-b", "B鍼灸院", "別院 花子")
-        create_platform_admin("operator", PASSWORD)
+        admin = create_platform_admin("operator", PASSWORD)
+        PlatformAdmin.update(totp_secret=ADMIN_TOTP_SECRET).where(
+            PlatformAdmin.id == admin.id).execute()
     return {"a": a, "b": b}
 
 
@@ -254,6 +259,30 @@ def login(client, clinic_code, username, password=PASSWORD, **extra):
     token = csrf_token(client)
     return client.post("/login", data={"clinic_code": clinic_code, "username": username,
                                        "password": password, "csrf_token": token, **extra})
+
+
+def fresh_code(app, model, account_id, secret):
+    """The authenticator's current code. Tests log in many times within one 30-second step,
+    which the replay check refuses, so the account's last used step is forgotten first."""
+    with app.app_context(), all_clinics():
+        model.update(totp_last_step=None).where(model.id == account_id).execute()
+    return pyotp.TOTP(secret).now()
+
+
+def admin_login(client, password=PASSWORD, username="operator", app=None):
+    """Log in at /admin/login and, when the password was right, at /admin/login/2fa with the
+    world's operator's authenticator. The last answer."""
+    app = app or client.application
+    token = csrf_token(client, "/admin/login")
+    response = client.post("/admin/login", data={"username": username, "password": password,
+                                                 "csrf_token": token})
+    if response.headers.get("Location") != "/admin/login/2fa":
+        return response
+    with app.app_context():
+        admin = PlatformAdmin.by_username(username)
+    code = fresh_code(app, PlatformAdmin, admin.id, ADMIN_TOTP_SECRET)
+    return client.post("/admin/login/2fa", data={
+        "code": code, "csrf_token": csrf_token(client, "/admin/login/2fa")})
 
 
 class Session:

@@ -65,6 +65,12 @@ WHO_MAY = {
     "POST /logout": PUBLIC,
     "GET /account/password": EVERY_ROLE,
     "POST /account/password": EVERY_ROLE,
+    # the second factor: the code after the password, one's own enrolment
+    "GET /login/2fa": PUBLIC,
+    "POST /login/2fa": PUBLIC,
+    "GET /account/2fa": EVERY_ROLE,
+    "POST /account/2fa": EVERY_ROLE,
+    "POST /account/2fa/disable": EVERY_ROLE,
     # the schedule and appointments
     "GET /schedule": EVERY_ROLE,
     "GET /schedule/week": EVERY_ROLE,
@@ -110,8 +116,10 @@ WHO_MAY = {
     "POST /users": OWNER,
     "POST /users/<int:user_id>/active": OWNER,
     "POST /users/<int:user_id>/password": OWNER,
+    "POST /users/<int:user_id>/second-factor/reset": OWNER,
     "GET /settings": OWNER,
     "POST /settings": OWNER,
+    "POST /settings/second-factor": OWNER,
     "GET /settings/export": OWNER,
     "GET /audit": OWNER,
     "GET /audit.csv": OWNER,
@@ -120,12 +128,15 @@ WHO_MAY = {
     "GET /admin": ADMIN,
     "GET /admin/login": ADMIN,
     "POST /admin/login": ADMIN,
+    "GET /admin/login/2fa": ADMIN,
+    "POST /admin/login/2fa": ADMIN,
     "POST /admin/logout": ADMIN,
     "GET /admin/clinics/new": ADMIN,
     "POST /admin/clinics": ADMIN,
     "GET /admin/clinics/<int:clinic_id>": ADMIN,
     "POST /admin/clinics/<int:clinic_id>/plan": ADMIN,
     "POST /admin/clinics/<int:clinic_id>/status": ADMIN,
+    "POST /admin/clinics/<int:clinic_id>/second-factor/reset": ADMIN,
 }
 
 

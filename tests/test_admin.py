@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 
 import pytest
 
-from .conftest import PASSWORD, ROLES, csrf_token, login, run_sql
+from .conftest import PASSWORD, ROLES, admin_login, csrf_token, login, run_sql
 from .routes import TENANT_TABLES, routes, url
 from karusaku.clock import today
 from karusaku.models import (
@@ -35,10 +35,8 @@ class Admin:
 
     def __init__(self, client):
         self.client = client
-        token = csrf_token(client, "/admin/login")
-        response = client.post("/admin/login", data={"username": "operator",
-                                                     "password": PASSWORD, "csrf_token": token})
-        assert response.status_code == 303
+        response = admin_login(client)
+        assert response.status_code == 303 and response.headers["Location"] == "/admin"
         self.token = csrf_token(client, "/admin")
 
     def get(self, path, **kwargs):

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .conftest import PASSWORD, csrf_token, login
+from .conftest import PASSWORD, admin_login, csrf_token, login
 from karusaku.clock import now
 from karusaku.models import AuditLog, Clinic, LoginSession, PlatformAdmin, PlatformAuditLog, User
 from karusaku.tenancy import all_clinics, clinic_context
@@ -125,12 +125,6 @@ def login_as(client, rows, role, password=PASSWORD, **extra):
 def fail(client, rows, role, times):
     for _ in range(times):
         assert login_as(client, rows, role, "wrong password!!").status_code == 401
-
-
-def admin_login(client, password=PASSWORD, username="operator"):
-    token = csrf_token(client, "/admin/login")
-    return client.post("/admin/login", data={"username": username, "password": password,
-                                             "csrf_token": token})
 
 
 def admin(app):

@@ -139,13 +139,13 @@ def test_upgrade_from_version_1_gives_new_columns_their_defaults(tmp_path):
 
 
 def test_fresh_and_stepwise_upgraded_databases_are_identical(tmp_path):
-    names = [f"{version:04d}_{name}" for version, name, _ in migrations.available()]
+    steps = [(version, f"{version:04d}_{name}") for version, name, _ in migrations.available()]
     with fresh_app(tmp_path / "fresh.db"):
-        assert migrations.upgrade() == names
+        assert migrations.upgrade() == [name for _, name in steps]
         fresh_schema = schema_dump()
         fresh_versions = query("SELECT version, name FROM schema_migrations ORDER BY version")
     with fresh_app(tmp_path / "stepwise.db"):
-        for version, name in enumerate(names, start=1):
+        for version, name in steps:  # a dialect may skip a number
             assert migrations.upgrade(target=version) == [name]
         assert schema_dump() == fresh_schema
         assert query("SELECT version, name FROM schema_migrations ORDER BY version") \

@@ -303,9 +303,10 @@ def schema_dump(db):
 
 
 def test_fresh_and_stepwise_upgraded_postgres_databases_are_identical(app, empty_database):
-    names = [f"{version:04d}_{name}" for version, name, _ in migrations.available("postgresql")]
-    assert names[-1] == "0006_row_level_security"
-    for version, name in enumerate(names, start=1):
+    steps = [(version, f"{version:04d}_{name}")
+             for version, name, _ in migrations.available("postgresql")]
+    assert "0006_row_level_security" in dict(steps).values()
+    for version, name in steps:  # a dialect may skip a number
         assert migrations.upgrade(target=version, db=empty_database) == [name]
     with app.app_context():
         assert schema_dump(database.obj) == schema_dump(empty_database)
@@ -354,7 +355,7 @@ def test_failing_postgres_migration_applies_nothing(empty_database, tmp_path, mo
     monkeypatch.setattr(migrations, "SCHEMA_DIR", tmp_path / "schema")
     with pytest.raises(peewee.ProgrammingError, match="no_such_table"):
         migrations.upgrade(db=empty_database)
-    assert migrations.current_version(empty_database) == 6
+    assert migrations.current_version(empty_database) == migrations.available("postgresql")[-2][0]
     assert "half_applied" not in empty_database.get_tables()
 
 

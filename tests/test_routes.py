@@ -1,7 +1,7 @@
 """Isolation and roles on every route of the app, taken from its URL map, every method."""
 import pytest
 
-from .conftest import PASSWORD, ROLES, csrf_token
+from .conftest import ROLES, admin_login, csrf_token
 from .routes import (
     ADMIN, WHO_MAY, is_clinic_page, is_staff_route, request, route_key, routes, snapshot, url, who_may,
 )
@@ -88,9 +88,7 @@ def test_every_admin_route_is_404_for_clinic_users(app, world, as_user, role):
 
 def test_the_platform_admin_cannot_open_clinic_pages(app, world):
     client = app.test_client()
-    token = csrf_token(client, "/admin/login")
-    client.post("/admin/login", data={"username": "operator", "password": PASSWORD,
-                                      "csrf_token": token})
+    assert admin_login(client).status_code == 303
     for rule, method in routes(app):
         if is_clinic_page(rule) and method == "GET":
             response = client.get(url(app, rule, world["a"].ids()))

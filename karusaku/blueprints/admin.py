@@ -5,20 +5,22 @@ These pages show clinics and counts only, never a patient's name, a record or a 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
-from .. import accounts, htmx, sessions
+from .. import accounts, htmx, second_factor, second_step, sessions
 from ..access import get_or_404
 from ..accounts import AccountError, authenticate_admin
 from ..forms import FormReader, Invalid
-from ..models import PLANS, Clinic
+from ..models import PLANS, Clinic, User
 from ..models.clinic import (
     CLINIC_STATUSES, describe_clinic_event, read_new_clinic_form, read_plan_form,
 )
+from ..tenancy import clinic_context
 from ..plans import LIMIT_LABELS, clinic_overview, clinics_overview, database_size_bytes
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 LOGIN_FAILED = "ログインできませんでした。ユーザー名とパスワードを確かめてください。"
-OPEN_ENDPOINTS = {"admin.login", "admin.login_post"}
+OPEN_ENDPOINTS = {"admin.login", "admin.login_post", "admin.login_code",
+                  "admin.login_code_post"}
 # create_clinic's AccountError fields -> the form's field names
 ACCOUNT_FIELDS = {"plan": "subscription_plan", "username": "owner_username",
                   "password": "owner_password"}
@@ -48,8 +50,24 @@ def login_post():
                                sessions.client_ip())
     if admin is None:
         return htmx.render("admin/login.html", status=401, form=form, error=LOGIN_FAILED)
-    sessions.start(admin)
-    return redirect(url_for("admin.index"), code=303)
+    sessions.hold_pending(admin)  # the operator always has a second step (or enrols in it)
+    return redirect(url_for("admin.login_code"), code=303)
+
+
+@bp.get("/login/2fa")
+def login_code():
+    admin = sessions.pending_account(admin=True)
+    if admin is None:
+        return redirect(url_for("admin.login"))
+    return second_step.page(admin, url_for("admin.login_code_post"))
+
+
+@bp.post("/login/2fa")
+def login_code_post():
+    admin = sessions.pending_account(admin=True)
+    if admin is None:
+        return second_step.start_over("admin.login")
+    return second_step.submit(admin, url_for("admin.login_code_post"), url_for("admin.index"))
 
 
 @bp.post("/logout")
@@ -101,7 +119,8 @@ def _clinic_page(clinic, status=200, plan_form=None, errors=None):
                        entry=clinic_overview(clinic), limit_labels=LIMIT_LABELS, plans=PLANS,
                        statuses=CLINIC_STATUSES, plan_form=plan_form, errors=errors or {},
                        history=list(clinic.platform_history()),
-                       describe=describe_clinic_event)
+                       describe=describe_clinic_event,
+                       owner_factors=clinic.owner_second_factors())
 
 
 @bp.get("/clinics/<int:clinic_id>")
@@ -135,4 +154,22 @@ def change_status(clinic_id):
         flash("医院の利用を再開しました。")
     else:
         flash("医院の利用を停止しました。この医院のスタッフはログアウトされました。")
+    return htmx.see_other(url_for("admin.clinic", clinic_id=clinic.id))
+
+
+@bp.post("/clinics/<int:clinic_id>/second-factor/reset")
+def reset_owner_second_factor(clinic_id):
+    """An owner lost their authenticator and asked the operator (who sees no staff list, so the
+    owner's username is typed): remove it; they enrol again at their next log-in."""
+    clinic = get_or_404(Clinic, clinic_id)
+    username = request.form.get("username", "").strip()
+    with clinic_context(clinic.id):
+        owner = User.by_username(username) if username else None
+        if owner is None:
+            return _clinic_page(clinic, 422, errors={
+                "username": f"この医院に「{username[:64]}」というユーザーはいません"})
+        if owner.role != "owner":
+            abort(403)  # other staff are their own owner's to reset
+        second_factor.reset(owner, by=current_user, ip=sessions.client_ip())
+    flash(f"院長「{owner.username}」の二段階認証をリセットしました。ログイン中の端末はログアウトされました。")
     return htmx.see_other(url_for("admin.clinic", clinic_id=clinic.id))

@@ -2,9 +2,10 @@
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from .. import htmx, sessions
+from .. import htmx, second_factor, second_step, sessions
 from ..accounts import AccountError, authenticate_staff, change_password
 from ..models import User
+from ..second_factor import SecondFactorError
 
 bp = Blueprint("auth", __name__)
 
@@ -28,8 +29,27 @@ def login_post():
     if user is None:
         return htmx.render("auth/login.html", status=401, form=form, next=next_url,
                            error=LOGIN_FAILED)
+    if user.needs_second_factor:
+        sessions.hold_pending(user, next_url)
+        return redirect(url_for("auth.login_code"), code=303)
     sessions.start(user)
     return redirect(sessions.safe_next(next_url, url_for("main.home")), code=303)
+
+
+@bp.get("/login/2fa")
+def login_code():
+    user = sessions.pending_account()
+    if user is None:
+        return redirect(url_for("auth.login"))
+    return second_step.page(user, url_for("auth.login_code_post"))
+
+
+@bp.post("/login/2fa")
+def login_code_post():
+    user = sessions.pending_account()
+    if user is None:
+        return second_step.start_over("auth.login")
+    return second_step.submit(user, url_for("auth.login_code_post"), url_for("main.home"))
 
 
 @bp.post("/logout")
@@ -58,3 +78,42 @@ def password_post():
     sessions.start(User.get_by_id(user.id))
     flash("パスワードを変更しました。ほかの端末のログインは終了しました。")
     return redirect(url_for("main.home"), code=303)
+
+
+def _account_page(status=200, error=None):
+    account = current_user._get_current_object()
+    return htmx.render("auth/two_factor.html", status=status, account=account, error=error,
+                       action=url_for("auth.two_factor_post"),
+                       **second_step.enrolment(account))
+
+
+@bp.get("/account/2fa")
+@login_required
+def two_factor():
+    return _account_page()
+
+
+@bp.post("/account/2fa")
+@login_required
+def two_factor_post():
+    """Confirm a (new) authenticator with a code from it; the recovery codes are shown once."""
+    account = current_user._get_current_object()
+    try:
+        codes = second_factor.confirm_enrolment(account, request.form.get("code", ""),
+                                                sessions.client_ip())
+    except SecondFactorError as error:
+        return _account_page(422, str(error))
+    home = url_for("admin.index" if account.is_platform_admin else "main.home")
+    return htmx.render("auth/recovery_codes.html", codes=codes, next=home)
+
+
+@bp.post("/account/2fa/disable")
+@login_required
+def two_factor_disable():
+    account = current_user._get_current_object()
+    try:
+        second_factor.disable(account, request.form.get("code", ""), sessions.client_ip())
+    except SecondFactorError as error:
+        return _account_page(422, str(error))
+    flash("二段階認証を無効にしました。")
+    return htmx.see_other(url_for("auth.two_factor"))

@@ -6,7 +6,9 @@ from .. import backups, htmx, sessions
 from ..access import require_staff, roles
 from ..forms import FormReader, Invalid
 from ..models import Clinic
-from ..models.clinic import SLOT_CHOICES, WEEKDAY_LABELS, read_settings_form
+from ..models.clinic import (
+    SECOND_FACTOR_RULES, SLOT_CHOICES, WEEKDAY_LABELS, read_settings_form,
+)
 from ..plans import LIMIT_LABELS, clinic_usage, limits
 from ..clock import today as clinic_today
 from ..tenancy import current_clinic_id
@@ -29,7 +31,8 @@ def _page(status=200, form=None, errors=None):
     return htmx.render("clinic/settings.html", status=status, clinic=clinic,
                        form=form or _values(clinic), errors=errors or {},
                        usage=usage, staff_count=used["staff"],
-                       weekdays=WEEKDAY_LABELS, slot_choices=SLOT_CHOICES)
+                       weekdays=WEEKDAY_LABELS, slot_choices=SLOT_CHOICES,
+                       second_factor_rules=SECOND_FACTOR_RULES)
 
 
 @bp.get("/settings")
@@ -50,6 +53,19 @@ def update_settings():
     Clinic.revise_settings(current_clinic_id(), by=current_user, ip=sessions.client_ip(),
                            **fields)
     flash("設定を保存しました。")
+    return htmx.see_other(url_for("clinic.settings"))
+
+
+@bp.post("/settings/second-factor")
+@roles("owner")
+def update_second_factor_rule():
+    """Who must log in with a second factor: nobody, the owners, or every staff member."""
+    rule = request.form.get("second_factor_required", "")
+    if rule not in SECOND_FACTOR_RULES:
+        return _page(422, errors={"second_factor_required": "二段階認証の設定を選んでください"})
+    Clinic.revise_settings(current_clinic_id(), by=current_user, ip=sessions.client_ip(),
+                           second_factor_required=rule)
+    flash(f"二段階認証を「{SECOND_FACTOR_RULES[rule]}」にしました。次のログインから適用されます。")
     return htmx.see_other(url_for("clinic.settings"))
 
 

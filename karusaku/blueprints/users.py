@@ -2,7 +2,7 @@
 from flask import Blueprint, flash, request, url_for
 from flask_login import current_user
 
-from .. import htmx, sessions
+from .. import htmx, second_factor, sessions
 from ..access import get_or_404, names_object, require_staff, roles
 from ..accounts import AccountError, create_user, set_active, set_password
 from ..models import ROLES, User
@@ -63,4 +63,16 @@ def reset_password(user_id):
     if user.id == current_user.id:
         sessions.start(User.get_by_id(user.id))
     flash(f"「{user.label}」のパスワードを変更しました。")
+    return htmx.see_other(url_for("users.index"))
+
+
+@bp.post("/<int:user_id>/second-factor/reset")
+@roles("owner")
+def reset_second_factor(user_id):
+    """A staff member lost their authenticator: remove it and end their sessions."""
+    user = get_or_404(User, user_id)
+    if user.id == current_user.id:
+        return _page(422, errors={"list": "ご自身の二段階認証は「二段階認証」のページで設定し直してください。"})
+    second_factor.reset(user, by=current_user, ip=sessions.client_ip())
+    flash(f"「{user.label}」の二段階認証をリセットしました。ログイン中の端末はログアウトされました。")
     return htmx.see_other(url_for("users.index"))

@@ -3,7 +3,7 @@ from flask_login import UserMixin
 
 from .base import (
     BaseModel, BooleanField, CharField, ClinicModel, DateTimeField, ForeignKeyField,
-    IntegerField, created_at,
+    IntegerField, TextField, created_at,
 )
 from ..prepared import prepared
 from .clinic import Clinic
@@ -25,6 +25,19 @@ class _Account(UserMixin):
 
         return self.locked_until is not None and self.locked_until > now()
 
+    @property
+    def has_second_factor(self):
+        return bool(self.totp_secret)
+
+    @property
+    def needs_second_factor(self):
+        """True when the password alone does not log in: a second factor is set or required."""
+        return self.has_second_factor or self.second_factor_required
+
+    @property
+    def recovery_codes_left(self):
+        return len(self.recovery_codes.split())
+
 
 class User(_Account, ClinicModel):
     clinic = ForeignKeyField(Clinic, column_name="clinic_id", backref="+")
@@ -37,6 +50,11 @@ class User(_Account, ClinicModel):
     locked_until = DateTimeField(null=True)
     created_at = created_at()
     last_login = DateTimeField(null=True)
+    totp_secret = CharField(null=True)
+    totp_pending_secret = CharField(null=True)
+    totp_last_step = IntegerField(null=True)
+    totp_failures = IntegerField(default=0)
+    recovery_codes = TextField(default="")
 
     is_platform_admin = False
 
@@ -50,6 +68,11 @@ class User(_Account, ClinicModel):
     @property
     def label(self):
         return self.display_name or self.username
+
+    @property
+    def second_factor_required(self):
+        """The clinic's rule (set by its owner) says this user must have a second factor."""
+        return self.clinic.requires_second_factor(self.role)
 
     @prepared(one=True)
     def with_clinic(cls, user_id):
@@ -77,10 +100,16 @@ class PlatformAdmin(_Account, BaseModel):
     locked_until = DateTimeField(null=True)
     created_at = created_at()
     last_login = DateTimeField(null=True)
+    totp_secret = CharField(null=True)
+    totp_pending_secret = CharField(null=True)
+    totp_last_step = IntegerField(null=True)
+    totp_failures = IntegerField(default=0)
+    recovery_codes = TextField(default="")
 
     is_platform_admin = True
     clinic_id = None
     role = "platform_admin"
+    second_factor_required = True  # always, for the operator
 
     class Meta:
         table_name = "platform_admins"

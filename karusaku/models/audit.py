@@ -53,6 +53,18 @@ ACTION_LABELS = {
     "admin_login": "運営ログイン",
     "admin_login_failed": "運営ログイン失敗",
     "admin_lockout": "運営アカウントロック",
+    "login_password_ok": "パスワード確認（二段階認証へ）",
+    "second_factor_passed": "二段階認証の確認",
+    "second_factor_failed": "二段階認証の失敗",
+    "second_factor_enrolled": "二段階認証の設定",
+    "second_factor_disabled": "二段階認証の無効化",
+    "second_factor_reset": "二段階認証のリセット",
+    "admin_login_password_ok": "運営パスワード確認",
+    "admin_second_factor_passed": "運営二段階認証の確認",
+    "admin_second_factor_failed": "運営二段階認証の失敗",
+    "admin_second_factor_enrolled": "運営二段階認証の設定",
+    "admin_second_factor_reset": "運営二段階認証のリセット",
+    "owner_second_factor_reset": "院長の二段階認証リセット",
 }
 
 OBJECT_LABELS = {"patient": "患者", "record": "施術録", "appointment": "予約",

@@ -26,7 +26,10 @@ WEEKDAY_LABELS = "月火水木金土日"  # index = date.weekday(), Monday = 0
 SLOT_CHOICES = (5, 10, 15, 20, 30, 60)
 # What an owner may change on the settings page; plan, limits, code and status are the operator's.
 SETTINGS_FIELDS = ("name", "address", "phone", "email", "opens_at", "closes_at",
-                   "closed_weekdays", "slot_minutes")
+                   "closed_weekdays", "slot_minutes", "second_factor_required")
+# Who of the clinic's staff must log in with a second factor (the owner's choice).
+SECOND_FACTOR_RULES = {"none": "求めない（各自の任意）", "owners": "院長/管理者に必須",
+                       "staff": "全スタッフに必須"}
 
 
 def _hhmm(form, name, label):
@@ -89,6 +92,7 @@ class Clinic(BaseModel):
     closes_at = CharField(default="20:00")
     closed_weekdays = CharField(default="")
     slot_minutes = IntegerField(default=15)
+    second_factor_required = CharField(default="none")
     created_at = created_at()
 
     class Meta:
@@ -140,6 +144,11 @@ class Clinic(BaseModel):
             who = {"user_id": by.id, "username": by.username} if by is not None else {}
             AuditLog.append("settings_changed", "clinic", clinic_id, {"changed": changed},
                             ip=ip, **who)
+
+    def requires_second_factor(self, role):
+        """True when the clinic's rule makes a user of this role log in with a second factor."""
+        rule = self.second_factor_required
+        return rule == "staff" or (rule == "owners" and role == "owner")
 
     def closed_on(self, day):
         """True when the clinic is closed on that day of the week."""
@@ -210,6 +219,15 @@ class Clinic(BaseModel):
             PlatformAuditLog.append(action, "clinic", self.id,
                                     {"status": [before, status], "sessions_ended": ended}, ip=ip)
         return True
+
+    def owner_second_factors(self):
+        """(owners with a second factor, owners): counts only, for the operator's page."""
+        from ..tenancy import clinic_context
+        from .accounts import User
+
+        with clinic_context(self.id):
+            owners = User.select().where(User.role == "owner")
+            return owners.where(User.totp_secret.is_null(False)).count(), owners.count()
 
     def platform_history(self, limit=50):
         """The platform audit rows about this clinic, newest first."""
@@ -296,6 +314,8 @@ def describe_clinic_event(row):
             old, new = (_limit_text(value) for value in changed["max_patients"])
             parts.append(f"患者数の上限 {old} → {new}")
         return "、".join(parts) or "プランを変更"
+    if row.action == "owner_second_factor_reset":
+        return "院長の二段階認証をリセット"
     if row.action == "clinic_reactivated":
         return "利用を再開"
     if row.action == "clinic_suspended":
