@@ -11,7 +11,9 @@
 
 This is platform-wide work: it reads and writes across clinics with plain SQL on purpose.
 On PostgreSQL the files are the same SQLite databases, filled and read by postgres_copy.py
-(for PostgreSQL's own point-in-time recovery, use its tools: pg_dump, WAL archiving).
+(for PostgreSQL's own point-in-time recovery, use its tools: pg_dump, WAL archiving); a
+backup and an import run as the operator's role, an export as whichever role asks for it (the
+clinic's owner's download as the app's, held to that clinic by row-level security).
 """
 import fcntl
 import gzip
@@ -29,7 +31,7 @@ from peewee import IntegrityError
 
 from . import migrations, postgres_copy
 from .clock import now
-from .db import database, is_postgres, open_database
+from .db import database, is_postgres, open_database, platform_role
 from .models import AuditLog, Clinic, PLANS
 from .tenancy import clinic_context
 
@@ -137,7 +139,7 @@ def backup(dest, moment=None):
     """Write DEST/karusaku-YYYYMMDD-HHMMSS.sqlite.gz and prune; returns (path, pruned paths)."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    with _exclusive(dest):
+    with _exclusive(dest), platform_role("operator"):
         stamp = moment or now()
         target = dest / f"karusaku-{stamp:%Y%m%d-%H%M%S}.sqlite.gz"
         while target.exists() and moment is None:  # a run in the same second as the last
@@ -241,6 +243,11 @@ def _new_schema(path):
 
 def import_clinic(path):
     """Restore a clinic export into the live database, replacing only that clinic's rows."""
+    with platform_role("operator"):
+        return _import_clinic(path)
+
+
+def _import_clinic(path):
     with unpacked(path) as restored:
         version = check_file(restored)
         live_version = migrations.current_version()

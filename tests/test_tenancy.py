@@ -16,9 +16,9 @@ from karusaku.models import (
     TENANT_MODELS, Appointment, AuditLog, Clinic, MedicalRecord, Patient, RecordDraft,
     RecordRevision, RecordTemplate, Therapist, User,
 )
-from karusaku.tenancy import NoClinicInContext, all_clinics, clinic_context
+from karusaku.tenancy import NoClinicInContext, clinic_context
 
-from .conftest import run_sql
+from .conftest import every_clinic, run_sql
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "karusaku"
 
@@ -44,19 +44,19 @@ def inside(app, rows):
 
 def ids_of(model, clinic_id):
     """The ids of a clinic's rows of model, read unscoped."""
-    with all_clinics():
+    with every_clinic():
         return sorted(r.id for r in model.select(model.id).where(model.clinic == clinic_id))
 
 
 def row_values(model, row_id):
     """A row's full contents, read unscoped (None when it is gone)."""
-    with all_clinics():
+    with every_clinic():
         return model.select().where(model.id == row_id).dicts().get_or_none()
 
 
 def total_rows():
     """Row count of every tenant table, read unscoped."""
-    with all_clinics():
+    with every_clinic():
         return {model.__name__: model.select().count() for model in TENANT_MODELS}
 
 
@@ -95,7 +95,7 @@ def test_select_returns_only_own_clinic_rows(app, world, model):
     a, b = world["a"], world["b"]
     with inside(app, a):
         seen = list(model.select())
-        with all_clinics():
+        with every_clinic():
             total = model.select().count()
     assert {row.clinic_id for row in seen} == {a.clinic.id}
     assert sorted(row.id for row in seen) == ids_of(model, a.clinic.id)
@@ -237,7 +237,7 @@ def test_save_on_row_fetched_as_own_clinic_updates_it(app, world, model):
 def test_save_of_other_clinic_row_changes_nothing(app, world):
     b = world["b"]
     before = row_values(Patient, b.patient.id)
-    with app.app_context(), all_clinics():
+    with app.app_context(), every_clinic():
         row = Patient.get_by_id(b.patient.id)
     row.address = "written as A"
     with inside(app, world["a"]):
@@ -324,7 +324,7 @@ def test_insert_many_of_dicts_gets_own_clinic(app, world, key):
         with contextlib.suppress(TypeError):
             Patient.insert_many(rows).execute()
     numbers = [row["chart_number"] for row in rows]
-    with app.app_context(), all_clinics():
+    with app.app_context(), every_clinic():
         written = list(Patient.select().where(Patient.chart_number.in_(numbers)))
     assert {p.clinic_id for p in written} <= {a.clinic.id}
 
@@ -336,7 +336,7 @@ def test_insert_many_of_tuples_gets_own_clinic(app, world, fields):
     a = world["a"]
     with inside(app, a):
         Patient.insert_many([(801, "甲", "コウ"), (802, "乙", "オツ")], fields=fields).execute()
-    with app.app_context(), all_clinics():
+    with app.app_context(), every_clinic():
         written = list(Patient.select().where(Patient.chart_number.in_([801, 802])))
     assert [p.clinic_id for p in written] == [a.clinic.id, a.clinic.id]
 
@@ -346,7 +346,7 @@ def test_bulk_create_gets_own_clinic(app, world):
     with inside(app, a):
         Patient.bulk_create([Patient(chart_number=804, name="丁", name_kana="テイ",
                                      clinic=b.clinic.id)])
-    with app.app_context(), all_clinics():
+    with app.app_context(), every_clinic():
         written = list(Patient.select().where(Patient.chart_number == 804))
     assert [p.clinic_id for p in written] == [a.clinic.id]
 
@@ -359,7 +359,7 @@ def test_insert_many_with_clinic_in_fields_never_writes_other_clinic(app, world,
         with contextlib.suppress(TypeError, peewee.PeeweeException):
             fields = [clinic_field, "chart_number", "name", "name_kana"]
             Patient.insert_many([(b.clinic.id, 803, "丙", "ヘイ")], fields=fields).execute()
-    with app.app_context(), all_clinics():
+    with app.app_context(), every_clinic():
         written = list(Patient.select().where(Patient.chart_number == 803))
     assert {p.clinic_id for p in written} <= {a.clinic.id}
 
