@@ -15,9 +15,11 @@ from karusaku.audit_check import verify_audit
 from karusaku.clock import today
 from karusaku.db import StartupRefused, database, open_database
 from karusaku.models import TENANT_MODELS, Appointment, Patient
-from karusaku.tenancy import clinic_context
+from karusaku.tenancy import all_clinics, clinic_context
 
-from .conftest import ON_POSTGRES, POSTGRES_ADMIN_URL, every_clinic, make_clinic
+from .conftest import (
+    ON_POSTGRES, POSTGRES_ADMIN_URL, every_clinic, make_clinic, role_urls, run_sql,
+)
 from .test_concurrency import logged_in_opener, post
 
 pytestmark = pytest.mark.skipif(not ON_POSTGRES, reason="needs KARUSAKU_TEST_POSTGRES")
@@ -104,21 +106,18 @@ def test_policies_guard_every_tenant_table_and_only_those(app):
 # --- the connection follows the tenancy context --------------------------------------------
 
 def settings():
-    return raw("SELECT current_setting('karusaku.clinic_id', true),"
-               " current_setting('karusaku.all_clinics', true)")[0]
+    return raw("SELECT current_setting('karusaku.clinic_id', true)")[0][0]
 
 
 def test_connection_setting_follows_the_context_and_ends_with_it(app, world):
     a, b = world["a"].clinic.id, world["b"].clinic.id
     with app.app_context():
         with clinic_context(a):
-            assert settings() == (str(a), "")
+            assert settings() == str(a)
             with clinic_context(b):
-                assert settings() == (str(b), "")
-            assert settings() == (str(a), "")
-            with every_clinic():
-                assert settings() == (str(a), "on")
-        assert settings() == ("", "")
+                assert settings() == str(b)
+            assert settings() == str(a)
+        assert settings() == ""
 
 
 def test_setting_is_applied_again_after_a_rollback_undid_it(app, world):
@@ -295,9 +294,9 @@ def test_locks_outside_a_transaction_are_refused(app, world):
 
 @pytest.fixture
 def empty_database(postgres_databases):
-    """A new, empty PostgreSQL database (no migration run), as the app's role."""
+    """A new, empty PostgreSQL database (no migration run), as the owner's role."""
     name, url = postgres_databases.create(empty=True)
-    db = open_database(url)
+    db = open_database(role_urls(url)["OWNER_DATABASE"])
     try:
         yield db
     finally:
@@ -320,9 +319,10 @@ def schema_dump(db):
 
 
 def test_fresh_and_stepwise_upgraded_postgres_databases_are_identical(app, empty_database):
-    names = [f"{version:04d}_{name}" for version, name, _ in migrations.available("postgresql")]
-    assert names[-1] == "0006_row_level_security"
-    for version, name in enumerate(names, start=1):
+    versions = [(version, f"{version:04d}_{name}")
+                for version, name, _ in migrations.available("postgresql")]
+    assert versions[-1][1] == "0009_roles"
+    for version, name in versions:
         assert migrations.upgrade(target=version, db=empty_database) == [name]
     with app.app_context():
         assert schema_dump(database.obj) == schema_dump(empty_database)
@@ -352,7 +352,7 @@ def test_version_3_fills_the_search_keys_of_existing_patients_on_postgres(empty_
         " updated_at) SELECT id, 1, '山田 太郎', 'やまだ たろう', '０９０-1234-5678', now(), now()"
         " FROM clinics")
     migrations.upgrade(db=empty_database)
-    with every_clinic():
+    with all_clinics():  # the owner's connection: it sees every clinic
         assert empty_database.execute_sql("SELECT kana_key, phone_digits FROM patients") \
             .fetchall() == [("ヤマダタロウ", "09012345678")]
 
@@ -371,7 +371,7 @@ def test_failing_postgres_migration_applies_nothing(empty_database, tmp_path, mo
     monkeypatch.setattr(migrations, "SCHEMA_DIR", tmp_path / "schema")
     with pytest.raises(peewee.ProgrammingError, match="no_such_table"):
         migrations.upgrade(db=empty_database)
-    assert migrations.current_version(empty_database) == 6
+    assert migrations.current_version(empty_database) == 9
     assert "half_applied" not in empty_database.get_tables()
 
 
