@@ -183,7 +183,7 @@ def _leaky_route(app, clinic_id):
 
     def leak():
         database.atomic().__enter__()
-        run_sql("UPDATE clinics SET name = 'leaked' WHERE id = ?", (clinic_id,))
+        database.execute_sql(f"UPDATE clinics SET name = 'leaked' WHERE id = {int(clinic_id)}")
         return "leaked"
 
     app.add_url_rule("/_test/leak", "test_leak", leak)
