@@ -1,10 +1,11 @@
 """The benchmark on PostgreSQL: `--database postgresql://…` instead of a SQLite file.
 
 What the driver reads before a run (the clinics, their logins, therapists and patients, the
-database's sizes) it reads through psycopg2 as the app's own role, with the connection setting
-`karusaku.all_clinics = on`: row-level security is FORCEd on the tenant tables (the role owns
-them and is still subject to it), and that setting is what the policies let see every clinic
-(docs/scaling.md). The session is read-only. psycopg2 comes from the project's .venv, so run
+database's sizes) it reads through psycopg2 as the operator's role (`karusaku_operator`, which
+sees every clinic; the app's role sees one clinic at most, docs/scaling.md): the URL given is
+the app's, and the reader logs in to the same database as `karusaku_operator` with the password
+`KARUSAKU_BENCH_OPERATOR_PASSWORD` (default: bench/postgres_server.sh's). The session is
+read-only. psycopg2 comes from the project's .venv, so run
 the benchmark with `.venv/bin/python` for a PostgreSQL URL (a SQLite file needs only the
 standard library, as before).
 
@@ -32,6 +33,14 @@ def name(url):
     return urlsplit(url).path.rsplit("/", 1)[-1] or "postgres"
 
 
+def operator_url(url):
+    """The app's URL with the operator's role and password instead."""
+    parts = urlsplit(url)
+    password = os.environ.get("KARUSAKU_BENCH_OPERATOR_PASSWORD", "karusaku")
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=f"karusaku_operator:{password}@{host}").geturl()
+
+
 class Reader:
     """Just enough of a sqlite3 connection for common.discover() and database_facts():
     execute(sql, params) with `?` placeholders, returning a cursor."""
@@ -42,11 +51,10 @@ class Reader:
         except ImportError:
             raise SystemExit("a postgresql:// database needs psycopg2: run the benchmark with "
                              ".venv/bin/python") from None
-        url = URL.sub("postgresql://", url, count=1)
+        url = operator_url(URL.sub("postgresql://", url, count=1))
         try:
             self.connection = psycopg2.connect(url, connect_timeout=10, options=(
-                "-c karusaku.all_clinics=on -c default_transaction_read_only=on "
-                "-c application_name=karusaku-bench"))
+                "-c default_transaction_read_only=on -c application_name=karusaku-bench"))
         except psycopg2.Error as error:
             raise SystemExit(f"cannot open {safe(url)}: {str(error).strip()}") from None
         self.connection.autocommit = True

@@ -4,23 +4,25 @@
 # survives a power cut, as the product promises), tuned for the 2-core, 24 GiB benchmark VM.
 #
 #   bench/postgres_server.sh start            # makes the cluster the first time, then starts it
-#   bench/postgres_server.sh create NAME      # an empty database NAME owned by `karusaku`
+#   bench/postgres_server.sh create NAME      # an empty database NAME owned by `karusaku_owner`
 #   bench/postgres_server.sh url NAME         # prints the app's URL of database NAME
+#   bench/postgres_server.sh env NAME         # prints the export lines of the three roles' URLs
 #   bench/postgres_server.sh psql [NAME]      # psql as the superuser (RLS does not apply to it)
 #   bench/postgres_server.sh stop             # stops it (the data stays)
 #   bench/postgres_server.sh destroy          # stops it and deletes the folder
 #
 # KARUSAKU_PG_DIR (default /var/tmp/karusaku-pg) and KARUSAKU_PG_PORT (default 55432) choose the
-# folder and the loopback port. The app's role is `karusaku` (LOGIN only: no superuser, no
-# BYPASSRLS, no CREATEDB) with the password `karusaku`: the cluster listens on 127.0.0.1 only
-# and holds generated data. The superuser `postgres` logs in through the Unix socket in the
+# folder and the loopback port. The roles are docs/scaling.md's: `karusaku_owner` (owns the
+# tables, runs init-db and copy-into-postgres; BYPASSRLS), `karusaku_operator` (backups, the
+# benchmark's reads; BYPASSRLS) and `karusaku_app` (the app; LOGIN only), each with the password
+# `karusaku`: the cluster listens on 127.0.0.1 only and holds generated data. The superuser `postgres` logs in through the Unix socket in the
 # folder (trust). As root, the cluster runs as the `postgres` system user (initdb refuses root).
 set -euo pipefail
 
 command="${1:-start}"
 DIR="${KARUSAKU_PG_DIR:-/var/tmp/karusaku-pg}"
 PORT="${KARUSAKU_PG_PORT:-55432}"
-APP_PASSWORD=karusaku
+PASSWORD=karusaku
 
 pg_bin() {
     if [ -n "${PG_BIN:-}" ]; then echo "$PG_BIN"; return; fi
@@ -89,8 +91,9 @@ start() {
     fi
     if [ -n "${fresh:-}" ]; then
         superuser_psql postgres <<SQL
-CREATE ROLE karusaku LOGIN PASSWORD '$APP_PASSWORD'
-    NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+CREATE ROLE karusaku_owner LOGIN PASSWORD '$PASSWORD' BYPASSRLS;
+CREATE ROLE karusaku_operator LOGIN PASSWORD '$PASSWORD' BYPASSRLS;
+CREATE ROLE karusaku_app LOGIN PASSWORD '$PASSWORD';
 SQL
     fi
     echo "PostgreSQL $(as_owner "$(pg_bin)/postgres" --version | awk '{print $3}') in $DIR on 127.0.0.1:$PORT"
@@ -99,13 +102,24 @@ SQL
 create() {
     local name="${2:?usage: $0 create NAME}"
     superuser_psql postgres <<SQL
-CREATE DATABASE "$name" OWNER karusaku;
+CREATE DATABASE "$name" OWNER karusaku_owner;
 SQL
     url "$@"
 }
 
+role_url() {  # $1 the role, $2 the database
+    echo "postgresql://$1:$PASSWORD@127.0.0.1:$PORT/$2"
+}
+
 url() {
-    echo "postgresql://karusaku:$APP_PASSWORD@127.0.0.1:$PORT/${2:?usage: $0 url NAME}"
+    role_url karusaku_app "${2:?usage: $0 url NAME}"
+}
+
+print_env() {
+    local name="${2:?usage: $0 env NAME}"
+    echo "export KARUSAKU_DATABASE=$(role_url karusaku_app "$name")"
+    echo "export KARUSAKU_OPERATOR_DATABASE=$(role_url karusaku_operator "$name")"
+    echo "export KARUSAKU_OWNER_DATABASE=$(role_url karusaku_owner "$name")"
 }
 
 stop() {
@@ -127,8 +141,9 @@ case "$command" in
     start) start ;;
     create) create "$@" ;;
     url) url "$@" ;;
+    env) print_env "$@" ;;
     psql) shift; superuser_psql "${1:-postgres}" "${@:2}" ;;
     stop) stop ;;
     destroy) destroy ;;
-    *) echo "usage: $0 start|create NAME|url NAME|psql [NAME]|stop|destroy" >&2; exit 2 ;;
+    *) echo "usage: $0 start|create NAME|url NAME|env NAME|psql [NAME]|stop|destroy" >&2; exit 2 ;;
 esac

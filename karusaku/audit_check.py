@@ -3,11 +3,12 @@
 Each clinic's audit_log rows, in id order, form one chain and platform_audit_log another: a
 row's row_hash must match its content, and its prev_hash must be the previous row's row_hash
 (GENESIS_HASH for the first). The check names the first row of each chain that breaks it.
-Platform-wide work: it reads every clinic's rows.
+Platform-wide work: it reads every clinic's rows (on PostgreSQL as the operator's role).
 """
 from dataclasses import dataclass
 from itertools import groupby
 
+from .db import platform_role
 from .models import AuditLog, PlatformAuditLog
 from .models.audit import GENESIS_HASH
 from .tenancy import all_clinics
@@ -43,12 +44,13 @@ class AuditCheck(list):
 def verify_audit():
     """Walk every chain (each clinic's, then the platform's); run inside an app context."""
     check = AuditCheck()
-    with all_clinics():
-        rows = AuditLog.select().order_by(AuditLog.clinic, AuditLog.id).iterator()
-        for clinic_id, chain in groupby(rows, key=lambda row: row.clinic_id):
-            _walk(check, AuditLog, chain, clinic_id)
-    _walk(check, PlatformAuditLog, PlatformAuditLog.select().order_by(PlatformAuditLog.id)
-          .iterator(), None)
+    with platform_role("operator"):
+        with all_clinics():
+            rows = AuditLog.select().order_by(AuditLog.clinic, AuditLog.id).iterator()
+            for clinic_id, chain in groupby(rows, key=lambda row: row.clinic_id):
+                _walk(check, AuditLog, chain, clinic_id)
+        _walk(check, PlatformAuditLog, PlatformAuditLog.select().order_by(PlatformAuditLog.id)
+              .iterator(), None)
     return check
 
 

@@ -14,7 +14,9 @@
 
 This is platform-wide work: it reads and writes across clinics with plain SQL on purpose.
 On PostgreSQL the files are the same SQLite databases, filled and read by postgres_copy.py
-(for PostgreSQL's own point-in-time recovery, use its tools: pg_dump, WAL archiving).
+(for PostgreSQL's own point-in-time recovery, use its tools: pg_dump, WAL archiving); a
+backup and an import run as the operator's role, an export as whichever role asks for it (the
+clinic's owner's download as the app's, held to that clinic by row-level security).
 """
 import fcntl
 import gzip
@@ -33,7 +35,7 @@ from peewee import DatabaseError, IntegrityError
 
 from . import migrations, postgres_copy, restore_checks
 from .clock import now
-from .db import database, is_postgres, open_database
+from .db import database, is_postgres, open_database, platform_role
 from .models import AuditLog, Clinic, PLANS
 from .tenancy import all_clinics, clinic_context
 
@@ -155,7 +157,7 @@ def backup(dest, moment=None):
     dest = Path(dest)
     try:
         dest.mkdir(parents=True, exist_ok=True)
-        with _exclusive(dest):
+        with _exclusive(dest), platform_role("operator"):
             stamp = moment or now()
             target = dest / f"karusaku-{stamp:%Y%m%d-%H%M%S}.sqlite.gz"
             while target.exists() and moment is None:  # a run in the same second as the last
@@ -302,6 +304,11 @@ def import_clinic(path):
     """Restore a clinic export into the live database, replacing only that clinic's rows, once
     everything in the file has passed restore_checks: a refused file changes nothing. What the
     operator owns (the clinic's id, code, plan, max_patients, status) stays as it is here."""
+    with platform_role("operator"):
+        return _import_clinic(path)
+
+
+def _import_clinic(path):
     try:
         with unpacked(path) as restored:
             source = restore_checks.open_untrusted(restored)

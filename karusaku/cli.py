@@ -1,4 +1,10 @@
-"""Command-line tasks: `flask --app karusaku COMMAND`. A failure prints one line and exits 1."""
+"""Command-line tasks: `flask --app karusaku COMMAND`. A failure prints one line and exits 1.
+
+On PostgreSQL the platform work runs as the roles made for it (db.platform_role): init-db and
+copy-into-postgres as the owner's, backup, export-clinic, import-clinic and verify-audit as the
+operator's; the commands that do what the admin pages do (create-clinic, create-user, …) as the
+app's, like those pages.
+"""
 import time
 from functools import wraps
 
@@ -8,7 +14,7 @@ from peewee import PeeweeException
 
 from . import backups, demo, generator, migrations, postgres_copy
 from .audit_check import format_problems, verify_audit
-from .db import is_postgres
+from .db import is_postgres, platform_role
 from .accounts import AccountError, create_clinic, create_platform_admin, create_user
 from .models import ROLES, Clinic, PLANS
 from .passwords import hash_password
@@ -140,7 +146,8 @@ def backup_command(dest):
 @one_line_errors
 def export_clinic_command(code, out):
     """Write one clinic's rows as a gzip-compressed SQLite database."""
-    path = backups.export_clinic(code, out)
+    with platform_role("operator"):
+        path = backups.export_clinic(code, out)
     click.echo(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
 
 

@@ -6,23 +6,50 @@ the thread's first request, never shared between threads.
 
 SQLite: WAL, synchronous=FULL, foreign keys, and write transactions that begin IMMEDIATE, so
 writers queue. PostgreSQL: READ COMMITTED, autocommit outside `atomic()`, row-level security
-keyed on the connection's settings `karusaku.clinic_id` and `karusaku.all_clinics`, which every
-statement first brings in line with the tenancy context (see `PostgresDatabase`).
+keyed on the connection's setting `karusaku.clinic_id`, which every statement first brings in
+line with the tenancy context (see `PostgresDatabase`). The app connects as a role that the
+policies hold (`check_safety`); platform work that must see every clinic runs on a connection
+of the operator's or the owner's role instead (`platform_role`).
 """
 import os
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 import click
+from flask import current_app
 from peewee import (
     DatabaseProxy, InterfaceError, OperationalError, PeeweeException, PostgresqlDatabase,
     SqliteDatabase,
 )
 
 from .japanese import normalize_kana, normalize_phone
-from .tenancy import current_scope
+from .tenancy import NoClinicInContext, current_scope
 
-database = DatabaseProxy()
+_platform_database = ContextVar("platform_database", default=None)
+
+
+class RoleProxy(DatabaseProxy):
+    """The database every model uses: the app's, or inside `platform_role()` (in that context
+    only, so other threads keep the app's) the operator's or owner's connection."""
+
+    __slots__ = ("_app_database",)
+
+    @property
+    def obj(self):
+        platform = _platform_database.get()
+        return self._app_database if platform is None else platform[1]
+
+    @obj.setter
+    def obj(self, value):
+        object.__setattr__(self, "_app_database", value)
+
+    def __setattr__(self, attr, value):
+        object.__setattr__(self, attr, value)
+
+
+database = RoleProxy()
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
@@ -47,9 +74,9 @@ class StartupRefused(click.ClickException):
 class PostgresDatabase(PostgresqlDatabase):
     """PostgreSQL whose session settings follow the tenancy context, statement by statement.
 
-    Row-level security (schema/postgresql/0006) reads `karusaku.clinic_id` and
-    `karusaku.all_clinics`. Before each statement the connection's last applied values are
-    compared with `tenancy.current_scope()`; when they differ, `set_config(..., false)` (session
+    Row-level security (schema/postgresql/0006, 0009) reads `karusaku.clinic_id`. Before each
+    statement the connection's last applied value is compared with the current clinic
+    (`tenancy.current_scope()`); when it differs, `set_config(..., false)` (session
     level, so it outlives transactions) is sent in the same round trip as the statement. So every
     statement runs with the clinic of the context it was issued in, on whichever thread and
     connection, with no query at all while the scope stays the same. A rollback (of a
@@ -58,24 +85,39 @@ class PostgresDatabase(PostgresqlDatabase):
     two statements of one execute() and returns the last one's result; requirements.txt pins it.)
     """
 
+    sees_every_clinic = None  # the role's BYPASSRLS (or superuser), read on first need
+
     def _initialize_connection(self, conn):
         self._state.scope = None
 
+    def _refuse_unscoped_as_a_held_role(self):
+        """all_clinics() turns the Python scope off; on a role that the policies hold it would
+        silently see no row at all (a backup of nothing), so it is refused instead."""
+        if self.sees_every_clinic is None:
+            self.sees_every_clinic = super().execute_sql(
+                "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
+            ).fetchone()[0]
+        if not self.sees_every_clinic:
+            raise NoClinicInContext("all_clinics() needs a role that sees every clinic: run "
+                                    "it inside db.platform_role('operator')")
+
     @staticmethod
     def _settings(scope):
-        clinic_id, unscoped = scope
-        return "" if clinic_id is None else str(int(clinic_id)), "on" if unscoped else ""
+        clinic_id, _ = scope
+        return "" if clinic_id is None else str(int(clinic_id))
 
     def execute_sql(self, sql, params=None):
         if not params:  # psycopg2 interpolates even an empty tuple: a bare % must stay itself
             sql = sql.replace("%", "%%")
         if self.is_closed() and self.autoconnect:
             self.connect()  # a new connection starts with nothing applied
-        wanted = self._settings(current_scope())
+        scope = current_scope()
+        if scope[1]:
+            self._refuse_unscoped_as_a_held_role()
+        wanted = self._settings(scope)
         if getattr(self._state, "scope", None) != wanted:
-            # The values are digits, 'on' or '': the prefix needs no parameters and has no %.
-            sql = ("SELECT set_config('karusaku.clinic_id', '%s', false), "
-                   "set_config('karusaku.all_clinics', '%s', false); " % wanted) + sql
+            # The value is digits or '': the prefix needs no parameters and has no %.
+            sql = "SELECT set_config('karusaku.clinic_id', '%s', false); " % wanted + sql
         else:
             wanted = None  # nothing to apply
         try:
@@ -133,14 +175,19 @@ def open_database(location, pragmas=None):
     return db
 
 
-def check_safety(db):
-    """Refuse to run on a connection where the data is not safe: SQLite with foreign keys or
-    WAL off; PostgreSQL as a role that row-level security does not apply to."""
+def _open(db):
+    """Connect db, or StartupRefused in one line (the password masked)."""
     try:
         db.connect(reuse_if_open=True)
     except (OperationalError, InterfaceError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise StartupRefused(f"cannot open the database {safe_location(db.database)}: {first_line}")
+
+
+def check_safety(db):
+    """Refuse to run on a connection where the data is not safe: SQLite with foreign keys or
+    WAL off; PostgreSQL as a role that row-level security does not apply to."""
+    _open(db)
     if is_postgres(db):
         _check_postgres_role(db)
         return
@@ -153,14 +200,79 @@ def check_safety(db):
 
 
 def _check_postgres_role(db):
-    role, superuser, bypass = db.execute_sql(
-        "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+    """The app's role must be held by the policies: not a superuser, not BYPASSRLS, and unable
+    to become a role that is one or that owns the tables (SET ROLE needs only membership)."""
+    role = db.execute_sql("SELECT current_user").fetchone()[0]
+    bypass = db.execute_sql(
+        "SELECT rolname, rolsuper FROM pg_roles WHERE (rolsuper OR rolbypassrls)"
+        " AND pg_has_role(current_user, oid, 'MEMBER') ORDER BY rolname = current_user DESC"
     ).fetchone()
-    if superuser or bypass:
-        what = "a superuser" if superuser else "allowed to BYPASSRLS"
-        raise StartupRefused(f"PostgreSQL role {role} is {what}, so row-level security would not "
-                             f"apply: refusing to start (connect as a role made with NOSUPERUSER "
-                             f"NOBYPASSRLS)")
+    if bypass is not None:
+        what = "a superuser" if bypass[1] else "allowed to BYPASSRLS"
+        via = "" if bypass[0] == role else f" through its membership in {bypass[0]}"
+        raise StartupRefused(f"PostgreSQL role {role} is {what}{via}, so row-level security "
+                             f"would not apply: refusing to start (connect as a role made with "
+                             f"NOSUPERUSER NOBYPASSRLS, e.g. karusaku_app)")
+    owner = db.execute_sql(
+        "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace = current_schema()"
+        "::regnamespace AND relkind IN ('r', 'p') AND pg_has_role(current_user, relowner,"
+        " 'MEMBER') LIMIT 1").fetchone()
+    if owner is not None:
+        via = "" if owner[0] == role else f" (through its membership in {owner[0]})"
+        raise StartupRefused(f"PostgreSQL role {role} owns the tables{via}, so it could switch "
+                             f"row-level security off: refusing to start (the app connects as "
+                             f"karusaku_app, migrations as the owner: docs/scaling.md)")
+
+
+PLATFORM_ROLES = {  # kind: (setting, what it is for)
+    "operator": ("OPERATOR_DATABASE", "the operator's role (sees every clinic, no DDL)"),
+    "owner": ("OWNER_DATABASE", "the owner's role (owns the tables, runs the migrations)"),
+}
+
+
+@contextmanager
+def platform_role(kind):
+    """Run the block (this context only) on a connection as the operator's or the owner's
+    PostgreSQL role, for work that must see every clinic (row-level security does not hold
+    either role back; the app's role cannot flip a setting to do the same). The URL is
+    KARUSAKU_OPERATOR_DATABASE or KARUSAKU_OWNER_DATABASE. SQLite: the block runs as is.
+    Inside a block of the owner's role, the operator's work reuses its connection."""
+    current = _platform_database.get()
+    if not is_postgres() or (current is not None and current[0] in (kind, "owner")):
+        yield
+        return
+    setting, purpose = PLATFORM_ROLES[kind]
+    url = current_app.config.get(setting)
+    if not url or not POSTGRES_URL.match(str(url)):
+        raise StartupRefused(f"this command runs as {purpose}: set KARUSAKU_{setting} to its "
+                             f"postgresql:// URL (docs/scaling.md)")
+    db = open_database(url)
+    try:
+        _check_platform_role(db, purpose)
+        with acting_as(kind, db):
+            yield
+    finally:
+        db.close()
+
+
+@contextmanager
+def acting_as(kind, db):
+    """Run the block (this context only) on db, an open connection of the `kind` role."""
+    token = _platform_database.set((kind, db))
+    try:
+        yield
+    finally:
+        _platform_database.reset(token)
+
+
+def _check_platform_role(db, purpose):
+    _open(db)
+    role, sees_all = db.execute_sql(
+        "SELECT rolname, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
+    ).fetchone()
+    if not sees_all:
+        raise StartupRefused(f"PostgreSQL role {role} is held by row-level security, but this "
+                             f"command needs {purpose}, made with BYPASSRLS (docs/scaling.md)")
 
 
 def lock_for_update(model, row_id):

@@ -8,7 +8,9 @@ change wherever it exists.
 A version may have a Python step beside its SQL, `NNNN_name.py` with `upgrade(db)`, run after the
 SQL in the same transaction, for data that only the app's own functions can compute (the kana
 search keys of PostgreSQL's version 3; SQLite calls those functions from SQL instead).
-Migrations run inside `all_clinics()`: they are platform work, and see every clinic's rows.
+Migrations run inside `all_clinics()`: they are platform work, and see every clinic's rows. On
+PostgreSQL they run as the owner's role (`KARUSAKU_OWNER_DATABASE`), which owns what they create;
+the app's role may not create anything.
 """
 import importlib.util
 import re
@@ -16,7 +18,7 @@ import sqlite3
 from pathlib import Path
 
 from .clock import now
-from .db import database, dialect, is_postgres
+from .db import database, dialect, is_postgres, platform_role
 from .tenancy import all_clinics
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
@@ -38,6 +40,8 @@ def available(dialect_name=None):
 def current_version(db=None):
     """The highest applied version, 0 for an empty database."""
     db = database if db is None else db
+    if _has_table(db, "schema_migrations"):  # the app's role may read it, not create it
+        return db.execute_sql("SELECT MAX(version) FROM schema_migrations").fetchone()[0] or 0
     db.execute_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
@@ -45,6 +49,13 @@ def current_version(db=None):
     )
     row = db.execute_sql("SELECT MAX(version) FROM schema_migrations").fetchone()
     return row[0] or 0
+
+
+def _has_table(db, name):
+    if is_postgres(db):
+        return db.execute_sql("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]
+    return db.execute_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                          (name,)).fetchone() is not None
 
 
 def statements(sql):
@@ -86,8 +97,15 @@ def _apply(db, path):
 
 def upgrade(target=None, db=None):
     """Apply every migration above the current version (up to target); return those applied.
-    `db` is the app's database unless another (say, an export file being made) is given."""
-    db = database if db is None else db
+    `db` is the app's database (on PostgreSQL: as the owner's role) unless another (say, an
+    export file being made) is given."""
+    if db is None:
+        with platform_role("owner"):
+            return _upgrade(database, target)
+    return _upgrade(db, target)
+
+
+def _upgrade(db, target):
     db.connect(reuse_if_open=True)
     applied = []
     with all_clinics():

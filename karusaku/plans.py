@@ -10,7 +10,7 @@ from datetime import datetime
 from peewee import fn
 
 from .clock import today
-from .db import transaction_lock
+from .db import database, is_postgres, transaction_lock
 from .models import Clinic, MedicalRecord, Patient, Therapist, User
 from .prepared import prepared
 from .tenancy import all_clinics
@@ -81,10 +81,16 @@ def check_room(kind):
 
 
 def tenant_rows_by_clinic():
-    """{clinic_id: its rows across every tenant table}: the basis of its share of the database."""
+    """{clinic_id: its rows across every tenant table}: the basis of its share of the database.
+    PostgreSQL: from karusaku_rows_per_clinic(), since the app's role sees one clinic at most."""
     from .models import TENANT_MODELS
 
     rows = {}
+    if is_postgres():
+        for clinic_id, count in database.execute_sql(
+                "SELECT * FROM karusaku_rows_per_clinic()").fetchall():
+            rows[clinic_id] = rows.get(clinic_id, 0) + count
+        return rows
     with all_clinics():
         for model in TENANT_MODELS:
             counts = model.select(model.clinic, fn.COUNT(model.id)).group_by(model.clinic)
@@ -95,11 +101,7 @@ def tenant_rows_by_clinic():
 
 def database_size_bytes():
     """The size of the whole database: page_count × page_size on SQLite."""
-    from peewee import PostgresqlDatabase
-
-    from .db import database
-
-    if isinstance(database.obj, PostgresqlDatabase):
+    if is_postgres():
         return database.execute_sql("SELECT pg_database_size(current_database())").fetchone()[0]
     pages = database.execute_sql("PRAGMA page_count").fetchone()[0]
     page_size = database.execute_sql("PRAGMA page_size").fetchone()[0]
@@ -108,10 +110,16 @@ def database_size_bytes():
 
 def counts_per_clinic():
     """{clinic_id: {kind: count}} for every clinic (patients, active therapists, records this
-    month, active staff), each kind one grouped query. Counts only, no names."""
+    month, active staff), each kind one grouped query. Counts only, no names. PostgreSQL: from
+    karusaku_clinic_counts() (schema/postgresql/0009), which returns the same numbers."""
+    month_start = _month_start(today())
+    if is_postgres():
+        cursor = database.execute_sql("SELECT * FROM karusaku_clinic_counts(%s)", (month_start,))
+        kinds = [column.name for column in cursor.description][1:]
+        return {row[0]: dict(zip(kinds, row[1:])) for row in cursor.fetchall()}
     result = {}
     with all_clinics():
-        for kind, query in _counting_queries(_month_start(today())).items():
+        for kind, query in _counting_queries(month_start).items():
             model = query.model
             grouped = query.select(model.clinic, *query._returning).group_by(model.clinic)
             for clinic_id, count in grouped.tuples():

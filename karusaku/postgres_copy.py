@@ -5,7 +5,9 @@ export is the same portable file whichever database serves.
 Platform work with plain SQL, like backups.py. A copy out reads in one REPEATABLE READ
 transaction (a consistent snapshot while the server writes) through a server-side cursor (a
 few thousand rows in memory at a time); a clinic's export runs as that clinic, so row-level
-security itself keeps other clinics' rows out. An import runs inside all_clinics().
+security itself keeps other clinics' rows out when the app's role makes it (the owner's
+download). A whole backup and an import run inside all_clinics(), as the operator's role
+(backups.py takes it); a load as the owner's.
 
 `load_sqlite` (`flask --app karusaku copy-into-postgres`) moves a whole SQLite database (a
 generated one, a backup) into an empty PostgreSQL database: COPY in id order, parents before
@@ -19,7 +21,7 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 
 from . import migrations
-from .db import database
+from .db import database, platform_role
 from .restore_checks import open_untrusted
 from .tenancy import all_clinics, clinic_context
 
@@ -260,16 +262,10 @@ def _check_target(tables):
 def _copy_table(source, table, columns, report):
     """COPY every row of the source table into the live one, COPY_ROWS rows a statement.
 
-    COPY FROM refuses a table whose row-level security applies to the loading role (FORCE
-    applies it to the owner too): FORCE is lifted for this table and set again right after,
-    inside the load's transaction, so no other session ever sees the table without it (ALTER
-    TABLE locks it until the commit) and a failed load rolls both back."""
+    COPY FROM refuses a table whose row-level security applies to the loading role: the load
+    runs as the owner's role, which is made BYPASSRLS."""
     import psycopg2  # the driver, present wherever PostgreSQL is
 
-    forced = database.execute_sql("SELECT relforcerowsecurity FROM pg_class WHERE oid = "
-                                  "%s::regclass", (table,)).fetchone()[0]
-    if forced:
-        database.execute_sql(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
     total = source.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     rows = source.execute(f"SELECT {_copy_line(columns)} FROM {table} ORDER BY id")
     copy = f"COPY {table} ({_names(columns)}) FROM STDIN"
@@ -286,8 +282,6 @@ def _copy_table(source, table, columns, report):
             report(table, done, total, final=batch.rows < COPY_ROWS)
             if batch.rows < COPY_ROWS:
                 break
-    if forced:
-        database.execute_sql(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
     return done
 
 
@@ -301,8 +295,8 @@ def _vacuum_analyze(table):
 def load_sqlite(path, progress=None):
     """Copy every row of the SQLite database at path (made by this app: a generated database,
     an unpacked backup) into this empty, migrated PostgreSQL database, in one transaction,
-    with COPY; then move the identity sequences past the highest ids and VACUUM (ANALYZE).
-    progress(line) hears of each table every few seconds. Returns {table: rows}."""
+    with COPY, as the owner's role; then move the identity sequences past the highest ids and
+    VACUUM (ANALYZE). progress(line) hears of each table every few seconds. Returns {table: rows}."""
     source = open_source(path)
     started = last = time.monotonic()
 
@@ -313,7 +307,7 @@ def load_sqlite(path, progress=None):
             progress(f"{table}: {done:,} of {total:,} rows ({last - started:.0f} s)")
 
     try:
-        with all_clinics():
+        with platform_role("owner"), all_clinics():
             tables = _source_tables(source)
             order = _load_order(tables)
             _check_target({table: tables[table] for table in order})

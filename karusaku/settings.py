@@ -24,6 +24,9 @@ def from_environment(instance_path):
         "DATABASE": os.environ.get(
             "KARUSAKU_DATABASE", os.path.join(instance_path, "medical_records.db")
         ),
+        # PostgreSQL: the roles that platform work runs as (docs/scaling.md, "The roles").
+        "OPERATOR_DATABASE": os.environ.get("KARUSAKU_OPERATOR_DATABASE", ""),
+        "OWNER_DATABASE": os.environ.get("KARUSAKU_OWNER_DATABASE", ""),
         "SECRET_KEY": _secret_key(instance_path),
         "HOST": os.environ.get("KARUSAKU_HOST", "127.0.0.1"),
         "PORT": int(os.environ.get("KARUSAKU_PORT", "8000")),

@@ -6,8 +6,9 @@ closed instead of reading every clinic's rows. The scope is added when the SQL i
 no later `.where()` can widen it; what could widen or bypass it (orwhere, alias, raw SQL,
 REPLACE, an upsert not keyed by clinic, truncate and drop) is refused.
 
-Going unscoped is explicit: `with all_clinics():` (platform admin counts, backups, migrations,
-the data generator). Grep for it.
+Going unscoped is explicit: `with all_clinics():` (backups, migrations, the audit check, the
+data generator; the admin counts on SQLite). Grep for it. On PostgreSQL it needs a role that
+row-level security does not hold, `db.platform_role("operator")`: the web app's role refuses it.
 """
 from contextlib import contextmanager
 from contextvars import ContextVar

@@ -1,10 +1,11 @@
 """Shared fixtures: an app on a temporary SQLite file, two clinics with rows in every tenant
 table and a user of every role, logged-in clients, a real waitress server, a real browser.
 
-With KARUSAKU_TEST_POSTGRES set (a postgresql:// URL for a role that is not a superuser and
-has no BYPASSRLS) and KARUSAKU_TEST_POSTGRES_ADMIN (a URL of a role that may create databases),
-each test's app gets a fresh PostgreSQL database instead, copied from a template migrated once
-per session; tests/postgres_server.sh starts a throwaway cluster and prints both.
+With KARUSAKU_TEST_POSTGRES set (a postgresql:// URL of the app's role, karusaku_app),
+KARUSAKU_TEST_POSTGRES_OWNER and _OPERATOR (the owner's and the operator's roles, docs/scaling.md)
+and KARUSAKU_TEST_POSTGRES_ADMIN (a URL of a role that may create databases), each test's app
+gets a fresh PostgreSQL database instead, owned by the owner and copied from a template migrated
+once per session; tests/postgres_server.sh starts a throwaway cluster and prints them.
 SQLite-only tests carry `sqlite_only(reason)` and skip there.
 """
 import itertools
@@ -23,7 +24,7 @@ from waitress.server import create_server
 from karusaku import create_app, migrations
 from karusaku.accounts import create_clinic, create_platform_admin, create_user
 from karusaku.clock import today
-from karusaku.db import database
+from karusaku.db import acting_as, database, open_database
 from karusaku.postgres_copy import to_sqlite
 from karusaku.models import (
     Appointment, AuditLog, MedicalRecord, Patient, PlatformAdmin, RecordDraft, RecordTemplate,
@@ -33,7 +34,10 @@ from karusaku.tenancy import all_clinics, clinic_context
 
 POSTGRES_URL = os.environ.get("KARUSAKU_TEST_POSTGRES", "")
 POSTGRES_ADMIN_URL = os.environ.get("KARUSAKU_TEST_POSTGRES_ADMIN", "")
+POSTGRES_ROLE_URLS = {"OWNER_DATABASE": os.environ.get("KARUSAKU_TEST_POSTGRES_OWNER", ""),
+                      "OPERATOR_DATABASE": os.environ.get("KARUSAKU_TEST_POSTGRES_OPERATOR", "")}
 ON_POSTGRES = bool(POSTGRES_URL)
+_test_owner = {}  # PostgreSQL: "db", the owner's connection to the current test's database
 
 
 def sqlite_only(reason):
@@ -41,13 +45,33 @@ def sqlite_only(reason):
     return pytest.mark.skipif(ON_POSTGRES, reason=f"SQLite only: {reason}")
 
 
+def role_urls(location):
+    """The app config's OWNER_DATABASE and OPERATOR_DATABASE for the test database at location
+    (PostgreSQL; nothing on SQLite)."""
+    if not ON_POSTGRES:
+        return {}
+    return {key: urlsplit(url)._replace(path=urlsplit(location).path).geturl()
+            for key, url in POSTGRES_ROLE_URLS.items()}
+
+
+@contextmanager
+def every_clinic():
+    """all_clinics() as the test's own tools need it: on PostgreSQL on the owner's connection
+    (someone with direct access to the database), since the app's role sees one clinic at most."""
+    if not ON_POSTGRES:
+        with all_clinics():
+            yield
+        return
+    with acting_as("owner", _test_owner["db"]), all_clinics():
+        yield
+
+
 def run_sql(sql, params=()):
     """A raw statement as SQLite tests write it (? placeholders) on either database, seeing
-    every clinic's rows: on PostgreSQL it runs inside all_clinics(), since row-level security
-    would otherwise show a raw statement only the current clinic's rows."""
+    every clinic's rows: on PostgreSQL as the tables' owner (every_clinic())."""
     if ON_POSTGRES:
         sql = sql.replace("?", "%s")
-    with all_clinics():
+    with every_clinic():
         return database.execute_sql(sql, params)
 
 
@@ -157,10 +181,13 @@ class PostgresDatabases:
     def __init__(self, url, admin_url):
         import psycopg2
 
-        if not admin_url:
+        if not admin_url or not all(POSTGRES_ROLE_URLS.values()):
             raise pytest.UsageError("KARUSAKU_TEST_POSTGRES_ADMIN (a URL of a role that may "
-                                    "create databases) must be set with KARUSAKU_TEST_POSTGRES")
-        self.url, self.role = url, urlsplit(url).username
+                                    "create databases), KARUSAKU_TEST_POSTGRES_OWNER and "
+                                    "KARUSAKU_TEST_POSTGRES_OPERATOR must be set with "
+                                    "KARUSAKU_TEST_POSTGRES (tests/postgres_server.sh prints them)")
+        self.url = url
+        self.role = urlsplit(POSTGRES_ROLE_URLS["OWNER_DATABASE"]).username
         self.admin = psycopg2.connect(admin_url)
         self.admin.autocommit = True
         # PostgreSQL 15's default, WAL_LOG, writes the whole copy to the WAL: 5x slower here.
@@ -169,18 +196,17 @@ class PostgresDatabases:
         self.template = f"karusaku_template_{os.getpid()}"
         self._run(f'DROP DATABASE IF EXISTS "{self.template}"')
         self._run(f'CREATE DATABASE "{self.template}" OWNER "{self.role}"')
-        from karusaku.db import open_database
-
-        db = open_database(self.url_of(self.template))  # migrated as the app's own role
-        migrations.upgrade(db=db)
+        db = open_database(self.url_of(self.template, POSTGRES_ROLE_URLS["OWNER_DATABASE"]))
+        migrations.upgrade(db=db)  # as the owner's role, like init-db
         db.close()
 
     def _run(self, sql):
         with self.admin.cursor() as cursor:
             cursor.execute(sql)
 
-    def url_of(self, name):
-        return urlsplit(self.url)._replace(path=f"/{name}").geturl()
+    def url_of(self, name, url=None):
+        """The URL of database name for the app's role (or url's)."""
+        return urlsplit(url or self.url)._replace(path=f"/{name}").geturl()
 
     def create(self, empty=False):
         """A fresh database for one test, migrated unless empty: (name, url)."""
@@ -214,11 +240,13 @@ def database_location(request, tmp_path):
         return
     databases = request.getfixturevalue("postgres_databases")
     name, url = databases.create()
+    _test_owner["db"] = open_database(role_urls(url)["OWNER_DATABASE"])
     try:
         yield url
     finally:
         try:
             database.close()
+            _test_owner.pop("db").close()
         finally:
             databases.drop(name)  # WITH (FORCE): also ends the live server threads' connections
 
@@ -228,6 +256,7 @@ def app(database_location):
     app = create_app({
         "TESTING": True,
         "DATABASE": database_location,
+        **role_urls(database_location),
         "SECRET_KEY": "test secret key",
         "ARGON2": {"time_cost": 1, "memory_cost": 8, "parallelism": 1},
     })

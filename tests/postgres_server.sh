@@ -7,10 +7,12 @@
 #   .venv/bin/python -m pytest                 # now runs on PostgreSQL
 #   tests/postgres_server.sh stop              # stops it and deletes its folder
 #
-# It makes two roles: `karusaku`, the app's role (LOGIN only: not a superuser, no BYPASSRLS,
-# no CREATEDB), and `postgres`, the superuser that tests/conftest.py uses to create and drop
-# a database per test. conftest.py builds the migrated template database itself, once per
-# pytest session, so that it always matches the checkout's schema/postgresql/.
+# It makes the three roles of docs/scaling.md ("The roles"): `karusaku_owner` (owns the tables,
+# runs the migrations), `karusaku_operator` (backups, exports, imports, verify-audit: sees every
+# clinic, no DDL) and `karusaku_app` (the web app: LOGIN only, row-level security applies), and
+# uses `postgres`, the superuser, to create and drop a database per test. conftest.py builds
+# the migrated template database itself, once per pytest session, so that it always matches the
+# checkout's schema/postgresql/.
 # Durability is off (fsync, full_page_writes): this cluster only ever holds test data.
 # As root, the cluster runs as the `postgres` system user (initdb refuses root).
 set -euo pipefail
@@ -37,13 +39,13 @@ as_owner() {  # run a command as the cluster's owner
 }
 
 start() {
-    local bin dir port admin_password app_password
+    local bin dir port admin_password password
     bin=$(pg_bin)
     dir=$(mktemp -d "${KARUSAKU_PG_TMPDIR:-$(default_tmpdir)}/karusaku-pg.XXXXXX")
     [ "$(id -u)" = 0 ] && chown postgres: "$dir"
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     admin_password=$(python3 -c 'import secrets; print(secrets.token_hex(12))')
-    app_password=karusaku
+    password=karusaku  # the same for the three roles: a throwaway cluster on 127.0.0.1
     echo "$admin_password" > "$dir/pwfile"
     [ "$(id -u)" = 0 ] && chown postgres: "$dir/pwfile"
     as_owner "$bin/initdb" -D "$dir/data" -U postgres --pwfile="$dir/pwfile" \
@@ -54,11 +56,13 @@ start() {
          -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=128MB" \
         start >/dev/null
     as_owner "$bin/psql" -q -X -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d postgres <<SQL
-CREATE ROLE karusaku LOGIN PASSWORD '$app_password'
-    NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
-CREATE DATABASE karusaku OWNER karusaku;
+CREATE ROLE karusaku_owner LOGIN PASSWORD '$password' BYPASSRLS;
+CREATE ROLE karusaku_operator LOGIN PASSWORD '$password' BYPASSRLS;
+CREATE ROLE karusaku_app LOGIN PASSWORD '$password';
 SQL
-    echo "export KARUSAKU_TEST_POSTGRES=postgresql://karusaku:$app_password@127.0.0.1:$port/karusaku"
+    echo "export KARUSAKU_TEST_POSTGRES=postgresql://karusaku_app:$password@127.0.0.1:$port/postgres"
+    echo "export KARUSAKU_TEST_POSTGRES_OWNER=postgresql://karusaku_owner:$password@127.0.0.1:$port/postgres"
+    echo "export KARUSAKU_TEST_POSTGRES_OPERATOR=postgresql://karusaku_operator:$password@127.0.0.1:$port/postgres"
     echo "export KARUSAKU_TEST_POSTGRES_ADMIN=postgresql://postgres:$admin_password@127.0.0.1:$port/postgres"
     echo "export KARUSAKU_TEST_POSTGRES_DIR=$dir"
 }

@@ -7,14 +7,14 @@ from datetime import datetime, time, timedelta
 
 import pytest
 
-from .conftest import PASSWORD, ROLES, admin_login, csrf_token, login, run_sql
+from .conftest import PASSWORD, ROLES, admin_login, csrf_token, every_clinic, login, run_sql
 from .routes import TENANT_TABLES, routes, url
 from karusaku.clock import today
 from karusaku.models import (
     Appointment, Clinic, LoginSession, MedicalRecord, Patient, PlatformAuditLog, User,
 )
 from karusaku.plans import clinics_overview, database_size_bytes
-from karusaku.tenancy import all_clinics, clinic_context
+from karusaku.tenancy import clinic_context
 
 CROWD = 30
 OWNER_PASSWORD = "秘密の初期パスワード-2468"
@@ -72,7 +72,7 @@ def platform_audit(app, action=None):
 
 def everything(app):
     """Clinics, users and sessions across all clinics, and the platform audit log."""
-    with app.app_context(), all_clinics():
+    with app.app_context(), every_clinic():
         return (clinics_table(app), list(User.select().order_by(User.id).tuples()),
                 LoginSession.select().count(), len(platform_audit(app)))
 

@@ -20,9 +20,9 @@ from karusaku.clock import today
 from karusaku.db import database
 from karusaku.models import Appointment, AuditLog, MedicalRecord, Patient, PlatformAuditLog
 from karusaku.models.audit import GENESIS_HASH
-from karusaku.tenancy import all_clinics, clinic_context
+from karusaku.tenancy import clinic_context
 
-from .conftest import ON_POSTGRES, PASSWORD, login, run_sql, sqlite_only, trigger_off
+from .conftest import ON_POSTGRES, PASSWORD, every_clinic, login, run_sql, sqlite_only, trigger_off
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "schema" / "sqlite" / "0002_accounts_audit.sql"
@@ -66,7 +66,7 @@ def triggers_dropped(*names):
 
 
 def chain_ids(clinic_id):
-    with all_clinics():
+    with every_clinic():
         return [r.id for r in AuditLog.select(AuditLog.id).where(AuditLog.clinic == clinic_id)
                 .order_by(AuditLog.id)]
 
@@ -112,7 +112,7 @@ def expected_ids(app, clinic_id, where="1 = 1", params=()):
 
 
 def rows_of(app, ids):
-    with app.app_context(), all_clinics():
+    with app.app_context(), every_clinic():
         return {r.id: r for r in AuditLog.select().where(AuditLog.id.in_(ids))}
 
 
@@ -149,7 +149,7 @@ def test_an_intact_log_passes(app, chains):
 
 
 def test_the_hash_is_exposed_per_row(app, chains):
-    with app.app_context(), all_clinics():
+    with app.app_context(), every_clinic():
         for model in (AuditLog, PlatformAuditLog):
             for row in model.select():
                 assert model.compute_hash(row) == row.row_hash
@@ -199,7 +199,7 @@ def test_a_row_rewritten_with_a_fresh_hash_shows_at_the_next_row(app, chains):
     with app.app_context():
         ids = chain_ids(a)
         alter("audit_log", ids[2])
-        with all_clinics():
+        with every_clinic():
             row = AuditLog.get_by_id(ids[2])
         with triggers_dropped("audit_log_no_update"):
             run_sql("UPDATE audit_log SET row_hash = ? WHERE id = ?",

@@ -8,10 +8,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .conftest import PASSWORD, admin_login, csrf_token, login
+from .conftest import PASSWORD, admin_login, csrf_token, every_clinic, login
 from karusaku.clock import now
 from karusaku.models import AuditLog, Clinic, LoginSession, PlatformAdmin, PlatformAuditLog, User
-from karusaku.tenancy import all_clinics, clinic_context
+from karusaku.tenancy import clinic_context
 
 COOKIE = "karusaku_session"
 NEW_PASSWORD = "a brand new passphrase"
@@ -884,7 +884,7 @@ def test_htmx_config_swaps_422_409_and_403(app, world):
 # --- passwords ------------------------------------------------------------------------------
 
 def test_passwords_are_stored_as_argon2id_hashes(app, world):
-    with app.app_context(), all_clinics():
+    with app.app_context(), every_clinic():
         hashes = [user.password for user in User.select()]
         hashes.append(PlatformAdmin.by_username("operator").password)
     assert len(hashes) == 7

@@ -3,9 +3,9 @@ import pytest
 
 from karusaku import demo
 from karusaku.models import Appointment, Clinic, PlatformAdmin, User
-from karusaku.tenancy import all_clinics, clinic_context
+from karusaku.tenancy import clinic_context
 
-from .conftest import PASSWORD, login, run_sql, trigger_off
+from .conftest import PASSWORD, every_clinic, login, run_sql, trigger_off
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_seed_demo_fills_an_empty_database_once(app, run):
     assert first.exit_code == 0 and demo.PASSWORD in first.output and "uketsuke" in first.output
     second = run("seed-demo")
     assert second.exit_code == 0 and "uketsuke" in second.output
-    with app.app_context(), all_clinics():
+    with app.app_context(), every_clinic():
         assert Clinic.select().count() == 1
         clinic = Clinic.by_code(demo.CLINIC_CODE)
         assert clinic.name == "さくら整体院"

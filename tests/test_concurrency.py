@@ -15,9 +15,9 @@ from karusaku.clock import today
 from karusaku.db import database
 from karusaku.models import Appointment, Clinic, MedicalRecord, Patient, RecordDraft, Therapist
 from karusaku.plans import clinic_usage, limits
-from karusaku.tenancy import all_clinics, clinic_context
+from karusaku.tenancy import clinic_context
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, every_clinic
 
 BOOKERS = 20
 
@@ -141,7 +141,7 @@ CREATIONS = {
 @pytest.mark.parametrize("kind", CREATIONS)
 def test_simultaneous_creations_take_the_last_place_of_the_plan_once(app, world, kind):
     rows = world["a"]
-    with app.app_context(), all_clinics():
+    with app.app_context(), every_clinic():
         Clinic.update(subscription_plan="starter").where(Clinic.id == rows.clinic.id).execute()
     for _ in range(ROUNDS):
         with app.app_context(), clinic_context(rows.clinic.id):

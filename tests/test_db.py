@@ -11,9 +11,9 @@ from karusaku import create_app
 from karusaku.db import StartupRefused, database
 from karusaku.models import AuditLog, PlatformAuditLog
 from karusaku.models.audit import GENESIS_HASH, _row_hash
-from karusaku.tenancy import all_clinics, clinic_context
+from karusaku.tenancy import clinic_context
 
-from .conftest import ON_POSTGRES, login, run_sql, sqlite_only, trigger_off
+from .conftest import ON_POSTGRES, every_clinic, login, run_sql, sqlite_only, trigger_off
 
 AUDIT_TABLES = ["audit_log", "platform_audit_log"]
 
@@ -183,7 +183,7 @@ def _leaky_route(app, clinic_id):
 
     def leak():
         database.atomic().__enter__()
-        run_sql("UPDATE clinics SET name = 'leaked' WHERE id = ?", (clinic_id,))
+        database.execute_sql(f"UPDATE clinics SET name = 'leaked' WHERE id = {int(clinic_id)}")
         return "leaked"
 
     app.add_url_rule("/_test/leak", "test_leak", leak)
@@ -258,7 +258,7 @@ def test_database_refuses_to_replace_an_audit_row(app, audit_rows, table):
 
 
 def test_audit_rows_chain_per_clinic(app, audit_rows):
-    with app.app_context(), all_clinics():
+    with app.app_context(), every_clinic():
         for rows in (audit_rows["a"], audit_rows["b"]):
             chain = list(AuditLog.select().where(AuditLog.clinic == rows.clinic.id)
                          .order_by(AuditLog.id))
@@ -280,13 +280,13 @@ def test_audit_chain_shows_a_row_removed_behind_the_triggers_back(app, audit_row
     """Tampering that drops the triggers first still shows as a break in the chain."""
     a = audit_rows["a"].clinic.id
     with app.app_context():
-        with all_clinics():
+        with every_clinic():
             ids = [r.id for r in AuditLog.select(AuditLog.id).where(AuditLog.clinic == a)
                    .order_by(AuditLog.id)]
         with database.atomic() as transaction:
             with trigger_off("audit_log", "audit_log_no_delete"):
                 run_sql("DELETE FROM audit_log WHERE id = ?", (ids[1],))
-                with all_clinics():
+                with every_clinic():
                     chain = list(AuditLog.select().where(AuditLog.clinic == a)
                                  .order_by(AuditLog.id))
             transaction.rollback()  # leave the database as it was

@@ -17,7 +17,9 @@ from karusaku.db import StartupRefused, database, open_database
 from karusaku.models import TENANT_MODELS, Appointment, Patient
 from karusaku.tenancy import all_clinics, clinic_context
 
-from .conftest import ON_POSTGRES, POSTGRES_ADMIN_URL, make_clinic
+from .conftest import (
+    ON_POSTGRES, POSTGRES_ADMIN_URL, every_clinic, make_clinic, role_urls,
+)
 from .test_concurrency import logged_in_opener, post, race
 
 pytestmark = pytest.mark.skipif(not ON_POSTGRES, reason="needs KARUSAKU_TEST_POSTGRES")
@@ -58,7 +60,7 @@ def test_raw_select_sees_the_current_clinic_none_or_all(app, world, table):
         with clinic_context(b):
             assert clinic_ids_in(table) == [b]
         assert raw(f"SELECT * FROM {table}") == []  # no clinic: no rows, not every row
-        with all_clinics():
+        with every_clinic():
             assert clinic_ids_in(table) == sorted([a, b])
 
 
@@ -68,7 +70,7 @@ def test_raw_insert_of_another_clinic_row_is_refused_by_the_policy(app, world):
         with pytest.raises(peewee.ProgrammingError, match="row-level security"):
             raw("INSERT INTO patients (clinic_id, chart_number, name, name_kana, created_at,"
                 " updated_at) VALUES (%s, 77, '越境', 'エッキョウ', now(), now())", (b.clinic.id,))
-    with app.app_context(), all_clinics():
+    with app.app_context(), every_clinic():
         assert raw("SELECT COUNT(*) FROM patients WHERE chart_number = 77") == [(0,)]
 
 
@@ -104,21 +106,18 @@ def test_policies_guard_every_tenant_table_and_only_those(app):
 # --- the connection follows the tenancy context --------------------------------------------
 
 def settings():
-    return raw("SELECT current_setting('karusaku.clinic_id', true),"
-               " current_setting('karusaku.all_clinics', true)")[0]
+    return raw("SELECT current_setting('karusaku.clinic_id', true)")[0][0]
 
 
 def test_connection_setting_follows_the_context_and_ends_with_it(app, world):
     a, b = world["a"].clinic.id, world["b"].clinic.id
     with app.app_context():
         with clinic_context(a):
-            assert settings() == (str(a), "")
+            assert settings() == str(a)
             with clinic_context(b):
-                assert settings() == (str(b), "")
-            assert settings() == (str(a), "")
-            with all_clinics():
-                assert settings() == (str(a), "on")
-        assert settings() == ("", "")
+                assert settings() == str(b)
+            assert settings() == str(a)
+        assert settings() == ""
 
 
 def test_setting_is_applied_again_after_a_rollback_undid_it(app, world):
@@ -278,9 +277,9 @@ def test_locks_outside_a_transaction_are_refused(app, world):
 
 @pytest.fixture
 def empty_database(postgres_databases):
-    """A new, empty PostgreSQL database (no migration run), as the app's role."""
+    """A new, empty PostgreSQL database (no migration run), as the owner's role."""
     name, url = postgres_databases.create(empty=True)
-    db = open_database(url)
+    db = open_database(role_urls(url)["OWNER_DATABASE"])
     try:
         yield db
     finally:
@@ -336,7 +335,7 @@ def test_version_3_fills_the_search_keys_of_existing_patients_on_postgres(empty_
         " updated_at) SELECT id, 1, '山田 太郎', 'やまだ たろう', '０９０-1234-5678', now(), now()"
         " FROM clinics")
     migrations.upgrade(db=empty_database)
-    with all_clinics():
+    with all_clinics():  # the owner's connection: it sees every clinic
         assert empty_database.execute_sql("SELECT kana_key, phone_digits FROM patients") \
             .fetchall() == [("ヤマダタロウ", "09012345678")]
 
@@ -360,7 +359,7 @@ def test_failing_postgres_migration_applies_nothing(empty_database, tmp_path, mo
 
 
 def test_audit_tables_refuse_update_delete_and_truncate(app, world):
-    with app.app_context(), all_clinics():
+    with app.app_context(), every_clinic():
         for statement in ("UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log",
                           "TRUNCATE audit_log", "UPDATE record_revisions SET notes = 'x'",
                           "TRUNCATE platform_audit_log"):

@@ -6,7 +6,9 @@ import pytest
 from karusaku.models import Appointment, Clinic, Patient
 from karusaku.models.base import ClinicModel
 from karusaku.prepared import prepared
-from karusaku.tenancy import NoClinicInContext, all_clinics, clinic_context
+from karusaku.tenancy import NoClinicInContext, clinic_context
+
+from .conftest import every_clinic
 
 
 def bind(query, model):
@@ -61,7 +63,7 @@ def test_all_clinics_has_its_own_unscoped_form(app, world):
     with app.app_context():
         with clinic_context(a.clinic.id):
             assert len(PatientQueries._all()) == 1
-        with all_clinics():
+        with every_clinic():
             names = {p.name for p in PatientQueries._all()}
         assert names == {a.patient.name, b.patient.name}
         with clinic_context(a.clinic.id):  # and the scoped form is still scoped

@@ -7,7 +7,9 @@ import pytest
 from karusaku.clock import today
 from karusaku.db import database
 from karusaku.models import Appointment, AuditLog, Clinic, Patient, Therapist
-from karusaku.tenancy import all_clinics, clinic_context
+from karusaku.tenancy import clinic_context
+
+from .conftest import every_clinic
 
 
 def at(hour, minute=0, day=None):
@@ -19,7 +21,7 @@ def stamp(moment):
 
 
 def count(app, model, clinic=None):
-    with app.app_context(), all_clinics():
+    with app.app_context(), every_clinic():
         query = model.select()
         if clinic is not None:
             query = query.where(model.clinic == clinic.clinic.id)

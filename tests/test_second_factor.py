@@ -10,9 +10,9 @@ import pytest
 
 from karusaku.clock import now
 from karusaku.models import AuditLog, Clinic, LoginSession, PlatformAdmin, PlatformAuditLog, User
-from karusaku.tenancy import all_clinics, clinic_context
+from karusaku.tenancy import clinic_context
 
-from .conftest import PASSWORD, Session, admin_login, csrf_token, login
+from .conftest import PASSWORD, Session, every_clinic, admin_login, csrf_token, login
 
 SECRET = re.compile(r'<code class="secret">([A-Z2-7]+)</code>')
 RECOVERY = re.compile(r"<li><code>([a-z0-9]{5}-[a-z0-9]{5})</code></li>")
@@ -400,7 +400,7 @@ def test_the_operator_resets_an_owners_factor(app, world, as_user):
     assert response.status_code == 303
     assert not user_row(app, world["a"], "owner").has_second_factor
     assert sessions_of(app, owner.id) == 0
-    with app.app_context(), all_clinics():
+    with app.app_context(), every_clinic():
         platform = PlatformAuditLog.select().where(
             PlatformAuditLog.action == "owner_second_factor_reset").get()
         clinic_row = AuditLog.select().where(AuditLog.action == "second_factor_reset").get()
