@@ -7,7 +7,7 @@ from flask_login import current_user
 from .. import booking, htmx
 from ..access import get_or_404, names_object, require_staff, roles
 from ..clock import today
-from ..forms import FormReader, Invalid
+from ..forms import FormReader, Invalid, parse_integer
 from ..grid_html import GridHTML
 from ..models import Appointment, MedicalRecord, Patient, Therapist
 from ..models.appointments import ACTION_LABELS, REPEATS, BookingConflict, check_slot, read_slot_form
@@ -72,9 +72,8 @@ def _schedule_fragment(day, therapist=None, status=200, **headers):
 @bp.get("/schedule")
 def day():
     day, therapist = _view_args()
-    moving = None
-    if request.args.get("move", "").isdigit():
-        moving = get_or_404(Appointment, int(request.args["move"]))
+    move_id = parse_integer(request.args.get("move"))
+    moving = get_or_404(Appointment, move_id) if move_id is not None else None
     return htmx.render("schedule/day.html", block="schedule",
                        **_day_context(day, therapist, moving))
 
@@ -98,7 +97,7 @@ def week():
 def _booking_form(status=200, form=None, errors=None, **extra):
     values = dict(form or {})
     q = values.get("q", "").strip()
-    picked_id = int(values["patient_id"]) if values.get("patient_id", "").isdigit() else None
+    picked_id = parse_integer(values.get("patient_id"))
     return htmx.render(
         "schedule/new.html", block="booking", status=status, form=values, errors=errors or {},
         therapists=Therapist.active(), repeats=REPEATS, q=q, pick_q=q,
@@ -193,9 +192,8 @@ def _after_change(appointment, status=200, errors=None, form=None):
     if htmx.wants_fragment() and request.headers.get("HX-Target") == "schedule":
         for message in (errors or {}).values():
             flash(message, "error")
-        view_therapist = request.form.get("view_therapist_id", "")
-        therapist = (Therapist.with_id(int(view_therapist))
-                     if view_therapist.isdigit() else None)
+        view_therapist = parse_integer(request.form.get("view_therapist_id"))
+        therapist = Therapist.with_id(view_therapist) if view_therapist else None
         return _schedule_fragment(appointment.appointment_date.date(), therapist, status=status)
     if errors:
         return _appointment_page(appointment, status, errors, form)
