@@ -537,6 +537,36 @@ def test_csv_cells_cannot_run_as_formulas(app, world, owner):
     assert rows[0]["ユーザー"] == "'=HYPERLINK(\"http://x\")"
 
 
+HOSTILE_STARTS = ["=1+1", "+1", "-1", "@SUM(A1)", "＝1+1", "＋1", "－1", "＠SUM(A1)",
+                  " =1+1", "\u3000＝1+1", "  @x", "\t=1", "\tplain", "\rplain", "\n=1",
+                  "\ufeff=1", "\u200b＋1", "\u202e=1"]
+
+
+@pytest.mark.parametrize("start", HOSTILE_STARTS, ids=[repr(s) for s in HOSTILE_STARTS])
+def test_no_csv_cell_begins_with_what_a_spreadsheet_runs(app, world, owner, start):
+    """OWASP's CSV injection list (= + - @ tab CR), the full-width forms Japanese Excel also
+    reads as formulas, and either after white space or invisible characters: every cell that
+    could start a formula is given a leading apostrophe (and kept, otherwise, as it was)."""
+    a = world["a"]
+    with app.app_context(), clinic_context(a.clinic.id):
+        patient = Patient.create(chart_number=900, name=start + "山田", name_kana="ヤマダ")
+        AuditLog.append("hostile_row", "patient", patient.id, {"": start + "詳細"},
+                        ip=start + "ip", username=start + "user")
+    [row] = csv_rows(owner.get("/audit.csv?action=hostile_row"))
+    for column, text in (("患者", "山田"), ("内容", "詳細"), ("ユーザー", "user"),
+                         ("IPアドレス", "ip")):
+        assert row[column] == "'" + start + text, column
+
+
+def test_ordinary_csv_cells_are_left_as_they_are(app, world, owner):
+    a = world["a"]
+    with app.app_context(), clinic_context(a.clinic.id):
+        patient = Patient.create(chart_number=901, name="山田 花子=様", name_kana="ヤマダ")
+        AuditLog.append("plain_row", "patient", patient.id, {"": "メモ -1 @x"}, ip="10.0.0.1")
+    [row] = csv_rows(owner.get("/audit.csv?action=plain_row"))
+    assert (row["患者"], row["内容"], row["IPアドレス"]) == ("山田 花子=様", "メモ -1 @x", "10.0.0.1")
+
+
 def test_exporting_is_itself_logged(app, world, owner):
     a = world["a"]
     owner.get(f"/audit.csv?action=login&patient={a.patient.chart_number}&from=2020-01-01")
