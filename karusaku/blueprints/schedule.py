@@ -11,6 +11,7 @@ from ..forms import FormReader, Invalid, parse_integer
 from ..grid_html import GridHTML
 from ..models import Appointment, MedicalRecord, Patient, Therapist
 from ..models.appointments import ACTION_LABELS, REPEATS, BookingConflict, check_slot, read_slot_form
+from ..notices import notice
 from ..plans import PlanLimitReached
 from ..schedule import day_grid, day_info, week_grid
 
@@ -130,10 +131,7 @@ def book():
     except PlanLimitReached as error:
         return _booking_form(403, values, {"patient_id": str(error)})
     first = booked[0]
-    message = f"{first.patient.name}さんの予約を{len(booked)}件登録しました。"
-    if skipped:
-        message += "予約できなかった日時: " + "、".join(f"{s.start:%m/%d %H:%M}" for s in skipped)
-    flash(message)
+    notice("booked", first, count=len(booked), skipped=[f"{s.start:%m/%d %H:%M}" for s in skipped])
     target = url_for("schedule.day", date=first.appointment_date.date().isoformat())
     if htmx.is_htmx():
         return _schedule_fragment(first.appointment_date.date(), status=201, **{
