@@ -143,7 +143,9 @@ class FormReader:
             self.error(name, f"{label}は{minimum}以上にしてください")
         elif maximum is not None and number > maximum:
             self.error(name, f"{label}は{maximum}以下にしてください")
-        return number
+        else:
+            return number
+        return None  # out of range: no number to compute with
 
     def choice(self, name, label, choices, required=True):
         value = self.raw(name).strip()
