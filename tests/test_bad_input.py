@@ -213,3 +213,30 @@ def test_every_get_route_answers_any_mix_of_hostile_query_values_without_500(get
         query = data.draw(st.fixed_dictionaries({}, optional={n: hostile.hostile for n in names}))
         response = session.get(path + "?" + urlencode(query))
         assert response.status_code < 500, (path, query)
+
+
+NAMED_IN_THE_ISSUE = [  # (URL, status, message on the page): each answered 500 before
+    ("/schedule?therapist_id=--5", 422, "施術者は数字で入力してください"),
+    ("/audit?user_id=--1", 422, "ユーザーは数字で入力してください"),
+    ("/schedule?move=%C2%B2", 200, ""),  # not an appointment number: no move under way
+    ("/appointments/new?patient_id=%C2%B2", 200, ""),  # not a patient: none picked
+    ("/schedule?date=9999-12-31", 422, "日付は1900年から2999年までの日付にしてください"),
+    ("/schedule?date=0001-01-01", 422, "日付は1900年から2999年までの日付にしてください"),
+    ("/schedule/week?date=9999-12-31", 422, "日付は1900年から2999年までの日付にしてください"),
+    ("/schedule/week?date=0001-01-03", 422, "日付は1900年から2999年までの日付にしてください"),
+    ("/reports?from=9999-12", 422, "開始月は1900年から2999年までの月にしてください"),
+    ("/patients/{patient_id}/records/new?appointment_id=%C2%B2", 200, ""),
+    ("/patients/{patient_id}/records/new?copy_from=%C2%B2", 200, ""),
+    ("/schedule?date=2999-12-31", 200, ""),  # the window's last day, and its next-day link
+    ("/schedule/week?date=1900-01-01", 200, ""),
+    ("/reports?to=2999-12", 200, ""),
+]
+
+
+@pytest.mark.parametrize("path,status,message", NAMED_IN_THE_ISSUE,
+                         ids=[path for path, _, _ in NAMED_IN_THE_ISSUE])
+def test_the_urls_named_in_the_issue_answer_a_page_or_422_with_a_japanese_message(
+        world, as_user, path, status, message):
+    response = as_user("a", "owner").get(path.format(**world["a"].ids()))
+    assert response.status_code == status
+    assert message in response.get_data(as_text=True)

@@ -70,7 +70,7 @@ def print_chart(patient_id):
     form = FormReader(request.args)
     first, last = form.date("from", "開始日"), form.date("to", "終了日")
     if form.errors:
-        abort(422)
+        abort(422, description=" ".join(form.errors.values()))
     records = list(MedicalRecord.chart(patient.id, first_day=first, last_day=last))
     records.reverse()  # on paper, oldest first
     _read("chart_printed", "patient", patient.id,

@@ -34,7 +34,7 @@ def _view_args():
     day = form.date("date", "日付") if form.raw("date") else None
     therapist_id = form.integer("therapist_id", "施術者", minimum=1)
     if form.errors:
-        abort(422)
+        abort(422, description=" ".join(form.errors.values()))
     therapist = get_or_404(Therapist, therapist_id) if therapist_id else None
     return day or today(), therapist
 
