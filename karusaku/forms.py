@@ -8,12 +8,15 @@
 The route renders the form again with `form.values()` (what the user typed) and the errors.
 
 Numbers and dates are read by the parse_* functions below, which never raise: they give None
-for anything they cannot read. The rule: ASCII digits only, after full-width forms (U+FF01 to
-U+FF5E, what a Japanese IME types, "５" or "２０２６－０４－０１") are read as their ASCII twins.
-Nothing else is folded: "²", "½", "①", "٣" and other Unicode digits, "−" (U+2212), "+5",
-"--5" and "1e3" are not numbers. An integer has at most 18 digits (so it fits a 64-bit
-column); a date lies between FIRST_DAY and LAST_DAY, so that a week, a month or a report's
-five years around it are still dates.
+for anything they cannot read. The rule: ASCII digits only. Dates, months and date-times are
+what the browser's pickers send and the HTTP contract names (2026-04-01, 2026-04,
+2026-04-01T10:30), nothing else. A number may be typed into a text field, so full-width digits
+and minus (what a Japanese IME gives, "１２３", "－５") are read as ASCII; nothing else is
+folded: "²", "½", "①", "٣" and other Unicode digits, "−" (U+2212), "+5", "--5" and "1e3" are
+not numbers. An integer has at most 18 digits (it fits a 64-bit column), and a form field's
+number lies within PostgreSQL's INTEGER unless the field says otherwise. A date lies between
+FIRST_DAY and LAST_DAY, so that a week, a month or a report's five years around it are still
+dates.
 """
 import re
 from datetime import date, datetime
@@ -24,27 +27,27 @@ from .japanese import parse_birth_date
 _FORBIDDEN = {chr(c) for c in range(32) if chr(c) not in "\t\n\r"} | {"\x7f"}
 
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
-_FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
+INTEGER_MAX = 2**31 - 1  # PostgreSQL's INTEGER: the largest number a form field may give
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９－", "0123456789-")
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _DATETIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2})")
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 
 
-def _ascii(text):
-    """The text with full-width forms as ASCII and surrounding white space removed."""
-    return text.translate(_FULL_WIDTH).strip() if isinstance(text, str) else ""
+def _stripped(text):
+    return text.strip() if isinstance(text, str) else ""
 
 
 def parse_integer(text):
     """An integer written with ASCII (or full-width) digits and at most one leading '-', else None."""
-    text = _ascii(text)
+    text = _stripped(text).translate(_FULL_WIDTH_DIGITS)
     return int(text) if _INTEGER.fullmatch(text) else None
 
 
 def _calendar(pattern, make, text, window=True):
     """The date (or date-time) the pattern's digit groups make, or None; inside the window only."""
-    match = pattern.fullmatch(_ascii(text))
+    match = pattern.fullmatch(_stripped(text))
     try:
         value = make(*map(int, match.groups())) if match else None
     except ValueError:  # 2026-02-30, month 13, hour 24
@@ -132,16 +135,16 @@ class FormReader:
             self.error(name, f"{label}を入力してください")
         return value or None
 
-    def integer(self, name, label, required=False, minimum=None, maximum=None):
+    def integer(self, name, label, required=False, minimum=-INTEGER_MAX, maximum=INTEGER_MAX):
         if (value := self._given(name, label, required)) is None:
             return None
         number = parse_integer(value)
         if number is None:
             self.error(name, f"{label}は数字で入力してください")
             return None
-        if minimum is not None and number < minimum:
+        if number < minimum:
             self.error(name, f"{label}は{minimum}以上にしてください")
-        elif maximum is not None and number > maximum:
+        elif number > maximum:
             self.error(name, f"{label}は{maximum}以下にしてください")
         else:
             return number

@@ -240,3 +240,21 @@ def test_the_urls_named_in_the_issue_answer_a_page_or_422_with_a_japanese_messag
     response = as_user("a", "owner").get(path.format(**world["a"].ids()))
     assert response.status_code == status
     assert message in response.get_data(as_text=True)
+
+
+PATH_IDS = ["0", "00000000000000000000001", str(2**63 - 1), str(2**63), "9" * 40, "１", "٣", "𝟏"]
+
+
+def test_hostile_ids_in_the_path_answer_404_not_500(app, world, as_user):
+    owner, ids = as_user("a", "owner"), world["a"].ids()
+    failures = []
+    for rule, method in routes(app):
+        if not rule.arguments or rule.rule.startswith("/admin") or not is_staff_route(rule):
+            continue
+        for arg in rule.arguments:
+            for value in PATH_IDS:
+                path = url(app, rule, ids).replace(f"/{ids[arg]}", f"/{value}", 1)
+                response = owner.get(path) if method == "GET" else owner.post(path, data={})
+                if response.status_code >= 500:
+                    failures.append((method, path, response.status_code))
+    assert not failures, failures

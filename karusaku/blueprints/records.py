@@ -228,8 +228,8 @@ def save_draft(patient_id):
 @roles(*CLINICAL)
 def save_edit_draft(record_id):
     record = _record_or_404(record_id)
-    version = parse_integer(request.form.get("version"))
-    return _keep_draft(record.patient_id, record.id, version if version and version > 0 else None)
+    version = FormReader(request.form).integer("version", "版", minimum=1)
+    return _keep_draft(record.patient_id, record.id, version)
 
 
 def _keep_draft(patient_id, record_id, base_version):
