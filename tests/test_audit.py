@@ -434,6 +434,7 @@ BAD_FILTERS = [
     "patient=abc", "patient=0", "patient=999999", f"patient={10**30}",
     "action=no_such_action", "action=%3Cscript%3E",
     "from=2026-13-01", "from=yesterday", "to=2026-02-30", "from=2026-03-01&to=2026-02-01",
+    "to=9999-12-31", "from=0001-01-01", "user_id=--1", "patient=--5", "patient=%C2%B2",
 ]
 
 
@@ -447,7 +448,7 @@ def test_bad_filters_are_422_with_a_message(app, world, owner, path, query):
     assert expected_ids(app, world["a"].clinic.id, "action = 'audit_exported'") == []
 
 
-@pytest.mark.parametrize("query", ["to=9999-12-31", "from=0001-01-01", "page=abc",
+@pytest.mark.parametrize("query", ["to=2999-12-31", "from=1900-01-01", "page=abc",
                                    f"page={10**30}", "page=-3", "user_id=&patient=&action="])
 def test_edge_filters_are_fine(app, world, owner, query):
     assert owner.get(f"/audit?{query}").status_code == 200
