@@ -14,7 +14,7 @@ from karusaku.tenancy import clinic_context
 SECRET = {"name": "秘密 花子", "name_kana": "ヒミツ ハナコ", "phone": "03-9876-5432",
           "email": "himitsu@example.jp", "address": "東京都秘密区9-9-9", "gender": "女性",
           "date_of_birth": "1977-07-07"}
-CHART_NUMBER = 7351973519
+CHART_NUMBER = 73519735  # distinctive, and inside PostgreSQL's INTEGER
 
 
 def cookie_text(app, session):
