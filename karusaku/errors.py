@@ -31,7 +31,11 @@ def init_app(app):
 
     @app.errorhandler(HTTPException)
     def http_error(error):
-        return _render(error.code or 500)
+        """The status's message, or for a 422 the field's, given as abort(422, description=...)
+        (werkzeug's own descriptions are English: never shown)."""
+        own = error.code == 422 and error.description != type(error).description
+        given = error.description if own else None
+        return _render(error.code or 500, given)
 
     @app.errorhandler(Exception)
     def unexpected(error):

@@ -4,7 +4,6 @@ the no-show rate, over a period of whole months.
 Every number is counted by the database, one GROUP BY query per kind, and only over the
 current clinic's rows: the tenant models add the clinic to each query (never all_clinics()).
 """
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
@@ -18,7 +17,6 @@ from .models import Appointment, MedicalRecord, Therapist
 MAX_MONTHS = 60
 DEFAULT_MONTHS = 12
 COUNTED = ("arrived", "completed", "no_show")
-_MONTH_INPUT = re.compile(r"[0-9]{4}-[0-9]{2}")
 
 
 def add_months(month, n):
@@ -73,8 +71,8 @@ def read_period(args, on=None):
     without `from` 12 months up to `to`, without both the last 12 months. Raises forms.Invalid
     (Japanese messages) for a bad month, a reversed period or one longer than 60 months."""
     form = FormReader(args)
-    first = _month(form, "from", "開始月")
-    last = _month(form, "to", "終了月")
+    first = form.month("from", "開始月")
+    last = form.month("to", "終了月")
     form.check()
     if first is None and last is None:
         return default_period(on)
@@ -86,16 +84,6 @@ def read_period(args, on=None):
         form.error("to", f"期間は{MAX_MONTHS}か月（5年）以内にしてください")
     form.check()
     return Period(first, last)
-
-
-def _month(form, name, label):
-    value = form.raw(name).strip()
-    if not value:
-        return None
-    if _MONTH_INPUT.fullmatch(value) and 1 <= int(value[5:]) <= 12 and int(value[:4]) >= 1900:
-        return date(int(value[:4]), int(value[5:]), 1)
-    form.error(name, f"{label}は 2026-04 の形で入力してください")
-    return None
 
 
 def _month_of(column):

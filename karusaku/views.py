@@ -6,6 +6,7 @@ from flask_login import current_user
 
 import json
 
+from . import notices
 from .japanese import WEEKDAYS_JA
 from .models import STATUSES
 from .models.records import revision_changes
@@ -86,6 +87,7 @@ def _url(script_root, endpoint, values):
 
 def init_app(app):
     app.jinja_env.globals["navigation"] = navigation
+    app.jinja_env.globals["flashed_messages"] = notices.messages
     app.jinja_env.globals["url_pattern"] = url_pattern
     app.jinja_env.globals["fixed_url"] = fixed_url
     app.jinja_env.globals["history_label"] = history_label

@@ -434,6 +434,7 @@ BAD_FILTERS = [
     "patient=abc", "patient=0", "patient=999999", f"patient={10**30}",
     "action=no_such_action", "action=%3Cscript%3E",
     "from=2026-13-01", "from=yesterday", "to=2026-02-30", "from=2026-03-01&to=2026-02-01",
+    "to=9999-12-31", "from=0001-01-01", "user_id=--1", "patient=--5", "patient=%C2%B2",
 ]
 
 
@@ -447,7 +448,7 @@ def test_bad_filters_are_422_with_a_message(app, world, owner, path, query):
     assert expected_ids(app, world["a"].clinic.id, "action = 'audit_exported'") == []
 
 
-@pytest.mark.parametrize("query", ["to=9999-12-31", "from=0001-01-01", "page=abc",
+@pytest.mark.parametrize("query", ["to=2999-12-31", "from=1900-01-01", "page=abc",
                                    f"page={10**30}", "page=-3", "user_id=&patient=&action="])
 def test_edge_filters_are_fine(app, world, owner, query):
     assert owner.get(f"/audit?{query}").status_code == 200
@@ -535,6 +536,36 @@ def test_csv_cells_cannot_run_as_formulas(app, world, owner):
     login(app.test_client(), "clinic-a", "=HYPERLINK(\"http://x\")", "wrong password!!")
     rows = csv_rows(owner.get("/audit.csv?action=login_failed"))
     assert rows[0]["ユーザー"] == "'=HYPERLINK(\"http://x\")"
+
+
+HOSTILE_STARTS = ["=1+1", "+1", "-1", "@SUM(A1)", "＝1+1", "＋1", "－1", "＠SUM(A1)",
+                  " =1+1", "\u3000＝1+1", "  @x", "\t=1", "\tplain", "\rplain", "\n=1",
+                  "\ufeff=1", "\u200b＋1", "\u202e=1"]
+
+
+@pytest.mark.parametrize("start", HOSTILE_STARTS, ids=[repr(s) for s in HOSTILE_STARTS])
+def test_no_csv_cell_begins_with_what_a_spreadsheet_runs(app, world, owner, start):
+    """OWASP's CSV injection list (= + - @ tab CR), the full-width forms Japanese Excel also
+    reads as formulas, and either after white space or invisible characters: every cell that
+    could start a formula is given a leading apostrophe (and kept, otherwise, as it was)."""
+    a = world["a"]
+    with app.app_context(), clinic_context(a.clinic.id):
+        patient = Patient.create(chart_number=900, name=start + "山田", name_kana="ヤマダ")
+        AuditLog.append("hostile_row", "patient", patient.id, {"": start + "詳細"},
+                        ip=start + "ip", username=start + "user")
+    [row] = csv_rows(owner.get("/audit.csv?action=hostile_row"))
+    for column, text in (("患者", "山田"), ("内容", "詳細"), ("ユーザー", "user"),
+                         ("IPアドレス", "ip")):
+        assert row[column] == "'" + start + text, column
+
+
+def test_ordinary_csv_cells_are_left_as_they_are(app, world, owner):
+    a = world["a"]
+    with app.app_context(), clinic_context(a.clinic.id):
+        patient = Patient.create(chart_number=901, name="山田 花子=様", name_kana="ヤマダ")
+        AuditLog.append("plain_row", "patient", patient.id, {"": "メモ -1 @x"}, ip="10.0.0.1")
+    [row] = csv_rows(owner.get("/audit.csv?action=plain_row"))
+    assert (row["患者"], row["内容"], row["IPアドレス"]) == ("山田 花子=様", "メモ -1 @x", "10.0.0.1")
 
 
 def test_exporting_is_itself_logged(app, world, owner):

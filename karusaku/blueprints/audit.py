@@ -4,6 +4,7 @@ Only the owner's own clinic: every query goes through the tenant scope.
 """
 import csv
 import io
+import unicodedata
 from dataclasses import dataclass
 
 from flask import Blueprint, Response, current_app, request
@@ -29,6 +30,7 @@ OBJECT_PAGES = {"patient": ("patients.show", "patient_id"),
 CSV_HEADER = ["番号", "日時", "ユーザー", "操作", "操作コード", "対象", "対象ID", "カルテ番号",
               "患者", "内容", "IPアドレス"]
 CSV_CHUNK = 500
+FORMULA_STARTS = set("=+-@＝＋－＠")
 
 REASONS = {"unknown_user": "存在しないユーザー名", "wrong_password": "パスワードの誤り",
            "locked": "ロック中", "disabled": "無効なアカウント",
@@ -166,10 +168,24 @@ def _csv_cells(entry):
 def _csv_row(cells):
     """One CSV line; a text cell that a spreadsheet would run as a formula gets a leading '."""
     out = io.StringIO()
-    csv.writer(out).writerow(
-        ["'" + cell if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r")
-         else cell for cell in cells])
+    csv.writer(out).writerow(["'" + cell if _is_formula(cell) else cell for cell in cells])
     return out.getvalue()
+
+
+def _is_formula(cell):
+    """A text cell a spreadsheet could run: its first visible character is one of OWASP's
+    formula starts or their full-width forms (which Japanese Excel also reads), or it begins
+    with a control character (a tab, a line break, a bidirectional mark)."""
+    if not isinstance(cell, str) or not cell:
+        return False
+    if _is_control(cell[0]):
+        return True
+    visible = next((c for c in cell if not c.isspace() and not _is_control(c)), "")
+    return visible in FORMULA_STARTS
+
+
+def _is_control(char):
+    return unicodedata.category(char) in ("Cc", "Cf")
 
 
 # --- rows in words ------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Patients: list with live search, registration, details, editing."""
-from flask import Blueprint, current_app, flash, request, url_for
+from flask import Blueprint, current_app, request, url_for
 from flask_login import current_user
 
 from .. import htmx
@@ -7,6 +7,7 @@ from ..access import get_or_404, names_object, require_staff, roles
 from ..forms import Invalid, page_number
 from ..models import MedicalRecord, Patient
 from ..models.patients import EDITABLE, GENDERS, SEARCH_MAX_LENGTH, read_patient_form
+from ..notices import notice
 from ..plans import PlanLimitReached
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
@@ -14,7 +15,6 @@ bp.before_request(require_staff)
 names_object("patient_id", Patient)
 
 EDITORS = ("owner", "receptionist")
-DUPLICATES_SHOWN = 5
 
 
 def _query():
@@ -75,12 +75,7 @@ def create():
         return _form(values=_typed(), errors=error.errors, status=422)
     except PlanLimitReached as error:
         return _form(values=_typed(), errors={"form": str(error)}, status=403)
-    flash(f"患者「{patient.name}」を登録しました（カルテ番号 {patient.chart_number}）。")
-    duplicates = list(patient.possible_duplicates().limit(DUPLICATES_SHOWN + 1))
-    if duplicates:
-        named = "、".join(f"カルテ番号 {p.chart_number} {p.name}" for p in duplicates[:DUPLICATES_SHOWN])
-        more = " ほか" if len(duplicates) > DUPLICATES_SHOWN else ""
-        flash(f"同じ方かもしれない患者がいます（フリガナと生年月日、または電話番号が同じ）: {named}{more}")
+    notice("patient_registered", patient)
     return htmx.see_other(url_for("patients.show", patient_id=patient.id))
 
 
@@ -109,5 +104,5 @@ def update(patient_id):
         patient.revise(**read_patient_form(request.form))
     except Invalid as error:
         return _form(patient, _typed(), error.errors, status=422)
-    flash(f"患者「{patient.name}」の情報を更新しました。")
+    notice("patient_updated", patient)
     return htmx.see_other(url_for("patients.show", patient_id=patient.id))

@@ -8,7 +8,7 @@ from .. import htmx
 from ..body_chart import read_marks
 from ..access import get_or_404, names_object, require_staff, roles
 from ..clock import today
-from ..forms import FormReader, Invalid
+from ..forms import FormReader, Invalid, parse_integer
 from ..models import (
     Appointment, AuditLog, Clinic, MedicalRecord, Patient, RecordDraft, RecordTemplate, Therapist,
 )
@@ -70,7 +70,7 @@ def print_chart(patient_id):
     form = FormReader(request.args)
     first, last = form.date("from", "開始日"), form.date("to", "終了日")
     if form.errors:
-        abort(422)
+        abort(422, description=" ".join(form.errors.values()))
     records = list(MedicalRecord.chart(patient.id, first_day=first, last_day=last))
     records.reverse()  # on paper, oldest first
     _read("chart_printed", "patient", patient.id,
@@ -96,17 +96,17 @@ def _new_values(patient):
     """What a new record form starts with: from the appointment, or a copy of a past visit."""
     own = Therapist.for_user(current_user.id)
     values = {"visit_date": today().isoformat(), "therapist_id": str(own.id) if own else ""}
-    appointment_id = request.args.get("appointment_id", "")
-    if appointment_id.isdigit():
-        appointment = Appointment.get_or_none(Appointment.id == int(appointment_id),
+    appointment_id = parse_integer(request.args.get("appointment_id"))
+    if appointment_id is not None:
+        appointment = Appointment.get_or_none(Appointment.id == appointment_id,
                                               Appointment.patient == patient.id)
         if appointment is not None:
             values.update(appointment_id=str(appointment.id),
                           therapist_id=str(appointment.therapist_id),
                           visit_date=appointment.appointment_date.date().isoformat())
-    copy_from = request.args.get("copy_from", "")
-    if copy_from.isdigit():
-        source = MedicalRecord.get_or_none(MedicalRecord.id == int(copy_from),
+    copy_from = parse_integer(request.args.get("copy_from"))
+    if copy_from is not None:
+        source = MedicalRecord.get_or_none(MedicalRecord.id == copy_from,
                                            MedicalRecord.patient == patient.id,
                                            MedicalRecord.deleted_at.is_null())
         if source is not None:
@@ -228,8 +228,8 @@ def save_draft(patient_id):
 @roles(*CLINICAL)
 def save_edit_draft(record_id):
     record = _record_or_404(record_id)
-    version = request.form.get("version", "")
-    return _keep_draft(record.patient_id, record.id, int(version) if version.isdigit() else None)
+    version = FormReader(request.form).integer("version", "版", minimum=1)
+    return _keep_draft(record.patient_id, record.id, version)
 
 
 def _keep_draft(patient_id, record_id, base_version):
@@ -244,8 +244,8 @@ def _keep_draft(patient_id, record_id, base_version):
 @roles(*CLINICAL)
 def discard_draft(patient_id):
     patient = get_or_404(Patient, patient_id)
-    record_id = request.form.get("record_id", "")
-    record = _record_or_404(int(record_id)) if record_id.isdigit() else None
+    record_id = parse_integer(request.form.get("record_id"))
+    record = _record_or_404(record_id) if record_id is not None else None
     RecordDraft.discard(current_user, patient.id, record.id if record else None)
     flash("下書きを破棄しました。")
     target = (url_for("records.edit", record_id=record.id) if record

@@ -7,10 +7,11 @@ from flask_login import current_user
 from .. import booking, htmx
 from ..access import get_or_404, names_object, require_staff, roles
 from ..clock import today
-from ..forms import FormReader, Invalid
+from ..forms import FormReader, Invalid, parse_integer
 from ..grid_html import GridHTML
 from ..models import Appointment, MedicalRecord, Patient, Therapist
 from ..models.appointments import ACTION_LABELS, REPEATS, BookingConflict, check_slot, read_slot_form
+from ..notices import notice
 from ..plans import PlanLimitReached
 from ..schedule import day_grid, day_info, week_grid
 
@@ -33,7 +34,7 @@ def _view_args():
     day = form.date("date", "日付") if form.raw("date") else None
     therapist_id = form.integer("therapist_id", "施術者", minimum=1)
     if form.errors:
-        abort(422)
+        abort(422, description=" ".join(form.errors.values()))
     therapist = get_or_404(Therapist, therapist_id) if therapist_id else None
     return day or today(), therapist
 
@@ -72,9 +73,8 @@ def _schedule_fragment(day, therapist=None, status=200, **headers):
 @bp.get("/schedule")
 def day():
     day, therapist = _view_args()
-    moving = None
-    if request.args.get("move", "").isdigit():
-        moving = get_or_404(Appointment, int(request.args["move"]))
+    move_id = parse_integer(request.args.get("move"))
+    moving = get_or_404(Appointment, move_id) if move_id is not None else None
     return htmx.render("schedule/day.html", block="schedule",
                        **_day_context(day, therapist, moving))
 
@@ -98,7 +98,7 @@ def week():
 def _booking_form(status=200, form=None, errors=None, **extra):
     values = dict(form or {})
     q = values.get("q", "").strip()
-    picked_id = int(values["patient_id"]) if values.get("patient_id", "").isdigit() else None
+    picked_id = parse_integer(values.get("patient_id"))
     return htmx.render(
         "schedule/new.html", block="booking", status=status, form=values, errors=errors or {},
         therapists=Therapist.active(), repeats=REPEATS, q=q, pick_q=q,
@@ -131,10 +131,7 @@ def book():
     except PlanLimitReached as error:
         return _booking_form(403, values, {"patient_id": str(error)})
     first = booked[0]
-    message = f"{first.patient.name}さんの予約を{len(booked)}件登録しました。"
-    if skipped:
-        message += "予約できなかった日時: " + "、".join(f"{s.start:%m/%d %H:%M}" for s in skipped)
-    flash(message)
+    notice("booked", first, count=len(booked), skipped=[f"{s.start:%m/%d %H:%M}" for s in skipped])
     target = url_for("schedule.day", date=first.appointment_date.date().isoformat())
     if htmx.is_htmx():
         return _schedule_fragment(first.appointment_date.date(), status=201, **{
@@ -193,9 +190,8 @@ def _after_change(appointment, status=200, errors=None, form=None):
     if htmx.wants_fragment() and request.headers.get("HX-Target") == "schedule":
         for message in (errors or {}).values():
             flash(message, "error")
-        view_therapist = request.form.get("view_therapist_id", "")
-        therapist = (Therapist.with_id(int(view_therapist))
-                     if view_therapist.isdigit() else None)
+        view_therapist = parse_integer(request.form.get("view_therapist_id"))
+        therapist = Therapist.with_id(view_therapist) if view_therapist else None
         return _schedule_fragment(appointment.appointment_date.date(), therapist, status=status)
     if errors:
         return _appointment_page(appointment, status, errors, form)
