@@ -59,7 +59,7 @@ def from_environment(instance_path):
         "TRUSTED_PROXIES": whole_number("KARUSAKU_TRUSTED_PROXIES", 0, 0, 10),
         # Bigger requests get 413 (run.py's waitress refuses them before reading the body).
         "MAX_CONTENT_LENGTH": MAX_BODY,
-        "MAX_FORM_MEMORY_SIZE": MAX_BODY,  # Flask's default (500 KB) is below a full record
+        "MAX_FORM_PARTS": 1000,  # fields of a form (security.py); the record form has 60
         "TIMEZONE": "Asia/Tokyo",
         "SESSION_IDLE_MINUTES": 30,
         "LOCKOUT_FAILURES": 5,
