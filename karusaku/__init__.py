@@ -22,7 +22,7 @@ def create_app(config=None):
         app.config.update(config)
     db.init_app(app)
     migrations.refuse_newer_schema()
-    if not app.config.get("SECRET_KEY"):
+    if not app.config.get("SECRET_KEY") and not db.is_missing():  # none needed until init-db
         app.config["SECRET_KEY"] = secret_key(app.instance_path)
     security.init_app(app)
     sessions.init_app(app)

@@ -2,6 +2,7 @@
 `flask --app karusaku …` with a chosen environment; what they print, the files they leave, the
 server's peak memory. Used by test_run.py and test_startup.py."""
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -65,12 +66,15 @@ def init_db(path, **settings):
 class Server:
     """`python run.py` serving the database at `path` on a free loopback port."""
 
-    def __init__(self, path, **settings):
+    def __init__(self, path, open_files=None, **settings):
+        """open_files: the soft limit of open files run.py starts with (else inherited)."""
         self.port = free_port()
         env = environment(KARUSAKU_DATABASE=str(path), KARUSAKU_PORT=str(self.port), **settings)
+        limit = None if open_files is None else lambda: resource.setrlimit(
+            resource.RLIMIT_NOFILE, (open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
         self.process = subprocess.Popen([sys.executable, "run.py"], cwd=REPO, env=env,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True, start_new_session=True)
+                                        text=True, start_new_session=True, preexec_fn=limit)
         line = self.process.stdout.readline()
         if READY not in line:
             self.stop()

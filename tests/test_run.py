@@ -80,6 +80,33 @@ def test_a_visitor_gets_the_login_page_while_200_idle_and_150_slowloris_sockets_
             sock.close()
 
 
+def test_past_1024_open_files_a_visitor_still_gets_the_login_page(tmp_path):
+    """600 uploads that stall halfway hold a socket and a temporary file each (a body past 32
+    KiB waits on disk). Debian's soft limit of open files is 1024 and select() cannot watch a
+    descriptor above 1023: run.py raises the limit and polls."""
+    server = Server(init_db(tmp_path / "karusaku.db"), open_files=1024)
+    stalled = []
+    try:
+        for _ in range(600):
+            sock = server.connect()
+            sock.sendall(post_head(100_000).replace(b"Connection: close\r\n", b"")
+                         + b"a=" + b"1" * 40_000)
+            stalled.append(sock)
+        deadline = time.monotonic() + 20
+        while server.open_files() <= 1100 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        held = server.open_files()
+        status, _, seconds = server.get("/login")
+        print(f"\n600 stalled uploads: server fds {held}, /login in {seconds:.3f} s, "
+              f"peak {server.peak_mib():.1f} MiB")
+        assert held > 1100 and status == 200
+        assert server.peak_mib() < BUDGET_MIB
+    finally:
+        for sock in stalled:
+            sock.close()
+        server.stop()
+
+
 def push(server, head, piece, total):
     """Send head, then piece after piece (up to total bytes) while the server has not answered;
     (status, answer, bytes of body sent)."""
