@@ -7,9 +7,11 @@ the thread's first request, never shared between threads.
 SQLite: WAL, synchronous=FULL, foreign keys, and write transactions that begin IMMEDIATE, so
 writers queue. The app's connections open an existing file only: nothing but `init-db`
 (`create_missing_file`) makes a database, and start-up refuses a file it could not serve
-before anything is written beside it (`check_sqlite_file`). PostgreSQL: READ COMMITTED, autocommit outside `atomic()`, row-level security
-keyed on the connection's settings `karusaku.clinic_id` and `karusaku.all_clinics`, which every
-statement first brings in line with the tenancy context (see `PostgresDatabase`).
+before anything is written beside it (`check_sqlite_file`).
+
+PostgreSQL: READ COMMITTED, autocommit outside `atomic()`, row-level security keyed on the
+connection's settings `karusaku.clinic_id` and `karusaku.all_clinics`, which every statement
+first brings in line with the tenancy context (see `PostgresDatabase`).
 """
 import os
 import re

@@ -71,7 +71,8 @@ def test_a_visitor_gets_the_login_page_while_200_idle_and_150_slowloris_sockets_
             waits.append(seconds)
         held = server.open_files()
         print(f"\nidle 200, slowloris {still_slow} open, server fds {held}, "
-              f"/login waited {min(waits):.3f}-{max(waits):.3f} s, peak {server.peak_mib():.1f} MiB")
+              f"/login waited {min(waits):.3f}-{max(waits):.3f} s, "
+              f"peak {server.peak_mib():.1f} MiB")
         assert still_slow == 150 and held > 350  # the server really held every socket
         assert max(waits) < 5
         assert server.peak_mib() < BUDGET_MIB
