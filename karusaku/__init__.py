@@ -1,24 +1,29 @@
 """Karusaku: charts and bookings for small manual-therapy clinics."""
 from flask import Flask
 
-from . import body_chart, cli, db, errors, security, sessions, views
+from . import body_chart, cli, db, errors, migrations, security, sessions, views
 from .blueprints import (
     admin, audit, auth, clinic, health, main, patients, records, reports, schedule, therapists,
     users,
 )
-from .settings import from_environment
+from .settings import from_environment, secret_key
 
 BLUEPRINTS = (auth.bp, main.bp, schedule.bp, patients.bp, records.bp, therapists.bp, users.bp,
               clinic.bp, reports.bp, audit.bp, admin.bp, health.bp)
 
 
 def create_app(config=None):
-    """The app, configured from the environment and then from `config`."""
+    """The app, configured from the environment and then from `config`. Refuses to start
+    (settings.StartupRefused, one line) on a bad setting or a database it cannot serve, before
+    writing any file."""
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(from_environment(app.instance_path))
     if config:
         app.config.update(config)
     db.init_app(app)
+    migrations.refuse_newer_schema()
+    if not app.config.get("SECRET_KEY") and not db.is_missing():  # none needed until init-db
+        app.config["SECRET_KEY"] = secret_key(app.instance_path)
     security.init_app(app)
     sessions.init_app(app)
     views.init_app(app)

@@ -4,7 +4,12 @@ On PostgreSQL the platform work runs as the roles made for it (db.platform_role)
 copy-into-postgres as the owner's, backup, export-clinic, import-clinic and verify-audit as the
 operator's; the commands that do what the admin pages do (create-clinic, create-user, …) as the
 app's, like those pages.
+
+Every command but init-db first refuses a database that init-db has not made or brought up to
+date (`migrations.require_schema`), naming init-db; a backup needs only a schema, so that one
+can be taken before an upgrade.
 """
+import copy
 import time
 from functools import wraps
 
@@ -207,6 +212,26 @@ COMMANDS = [init_db, create_clinic_command, create_user_command, create_platform
             verify_audit_command, copy_into_postgres_command]
 
 
+SCHEMA_NEEDED = {"init-db": None, "backup": "any"}  # the others: the newest
+
+
+def _checking_schema(command):
+    """A copy of command whose callback first calls migrations.require_schema."""
+    needed = SCHEMA_NEEDED.get(command.name, "newest")
+    if needed is None:
+        return command
+    inner = command.callback
+
+    @wraps(inner)
+    def callback(*args, **kwargs):
+        migrations.require_schema(newest=needed == "newest")
+        return inner(*args, **kwargs)
+
+    checked = copy.copy(command)
+    checked.callback = with_appcontext(callback)
+    return checked
+
+
 def init_app(app):
     for command in COMMANDS:
-        app.cli.add_command(command)
+        app.cli.add_command(_checking_schema(command))

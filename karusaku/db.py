@@ -5,26 +5,32 @@ waitress thread keeps its own connection (peewee keeps connection state per thre
 the thread's first request, never shared between threads.
 
 SQLite: WAL, synchronous=FULL, foreign keys, and write transactions that begin IMMEDIATE, so
-writers queue. PostgreSQL: READ COMMITTED, autocommit outside `atomic()`, row-level security
-keyed on the connection's setting `karusaku.clinic_id`, which every statement first brings in
-line with the tenancy context (see `PostgresDatabase`). The app connects as a role that the
-policies hold (`check_safety`); platform work that must see every clinic runs on a connection
-of the operator's or the owner's role instead (`platform_role`).
+writers queue. The app's connections open an existing file only: nothing but `init-db`
+(`create_missing_file`) makes a database, and start-up refuses a file it could not serve
+before anything is written beside it (`check_sqlite_file`).
+
+PostgreSQL: READ COMMITTED, autocommit outside `atomic()`, row-level security keyed on the
+connection's setting `karusaku.clinic_id`, which every statement first brings in line with the
+tenancy context (see `PostgresDatabase`). The app connects as a role that the policies hold
+(`check_safety`); platform work that must see every clinic runs on a connection of the
+operator's or the owner's role instead (`platform_role`).
 """
 import os
 import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
+from urllib.parse import quote
 
 import click
 from flask import current_app
 from peewee import (
-    DatabaseProxy, InterfaceError, OperationalError, PeeweeException, PostgresqlDatabase,
-    SqliteDatabase,
+    DatabaseError, DatabaseProxy, InterfaceError, OperationalError, PeeweeException,
+    PostgresqlDatabase, SqliteDatabase, sqlite3,
 )
 
 from .japanese import normalize_kana, normalize_phone
+from .settings import StartupRefused
 from .tenancy import NoClinicInContext, current_scope
 
 _platform_database = ContextVar("platform_database", default=None)
@@ -62,13 +68,7 @@ SQLITE_PRAGMAS = {
 POSTGRES_URL = re.compile(r"^postgres(ql)?://", re.IGNORECASE)
 # A lock wait as long as SQLite's busy timeout; then the request fails instead of hanging.
 POSTGRES_OPTIONS = "-c lock_timeout=10s -c application_name=karusaku"
-
-
-class StartupRefused(click.ClickException):
-    """The database cannot be opened, or is not safe to serve charts from.
-
-    A ClickException, so that a `flask --app karusaku` command prints one line, no traceback.
-    """
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class PostgresDatabase(PostgresqlDatabase):
@@ -158,41 +158,118 @@ def safe_location(location):
     return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", str(location))
 
 
-def open_database(location, pragmas=None):
-    """A peewee database for a path or a postgresql:// URL."""
+class SqliteFile(SqliteDatabase):
+    """The app's SQLite database: connecting opens the existing file (`mode=rw`) and never
+    makes a new, empty one; `create_missing_file` (init-db) does that."""
+
+    def _connect(self):
+        uri = "file:" + quote(os.path.abspath(self.database)) + "?mode=rw"
+        conn = sqlite3.connect(uri, uri=True, timeout=self._timeout, isolation_level=None,
+                               **self.connect_params)
+        try:
+            self._add_conn_hooks(conn)
+        except Exception:
+            conn.close()
+            raise
+        return conn
+
+
+def open_database(location, pragmas=None, existing_only=False):
+    """A peewee database for a path or a postgresql:// URL. `existing_only`: the app's own,
+    which connecting never creates (SqliteFile); otherwise (exports, generated files) the file
+    and its folder are made as needed."""
     if POSTGRES_URL.match(str(location)):
         url = POSTGRES_URL.sub("postgresql://", str(location), count=1)
         return PostgresDatabase(url, connect_timeout=10, options=POSTGRES_OPTIONS)
     merged = {**SQLITE_PRAGMAS, **(pragmas or {})}
-    try:
-        os.makedirs(os.path.dirname(os.path.abspath(location)), exist_ok=True)
-    except OSError as error:
-        raise StartupRefused(f"cannot create the database folder for {location}: {error.strerror}")
-    db = SqliteDatabase(location, pragmas=merged, lock_type="IMMEDIATE", timeout=10)
+    if not existing_only:
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(location)), exist_ok=True)
+        except OSError as error:
+            raise StartupRefused(f"cannot create the database folder for {location}: "
+                                 f"{error.strerror}")
+    kind = SqliteFile if existing_only else SqliteDatabase
+    db = kind(location, pragmas=merged, lock_type="IMMEDIATE", timeout=10)
     # The search keys of patients, for migrations that fill them in SQL.
     db.register_function(normalize_kana, "karusaku_kana_key", 1, deterministic=True)
     db.register_function(normalize_phone, "karusaku_digits", 1, deterministic=True)
     return db
 
 
+def check_sqlite_file(location, creatable_folder=None):
+    """Refuse, before anything is opened or written, a SQLite file the app could not serve: in
+    a folder that does not exist (except `creatable_folder`, the instance folder, which init-db
+    makes) or is read-only (SQLite writes -wal and -shm files beside the database), read-only
+    itself, or not a SQLite database. True when the file exists (a missing one is init-db's)."""
+    path = os.path.abspath(location)
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        if folder == creatable_folder:
+            return False
+        raise StartupRefused(f"the database folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StartupRefused(f"the folder {folder} is read-only: SQLite writes its -wal and "
+                             f"-shm files beside the database")
+    if not os.path.lexists(path):
+        return False
+    if not os.path.isfile(path):
+        raise StartupRefused(f"the database {path} is not a file")
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise StartupRefused(f"the database {path} is read-only: Karusaku must write to it")
+    with open(path, "rb") as f:
+        header = f.read(len(SQLITE_HEADER))
+    if header and header != SQLITE_HEADER:
+        raise StartupRefused(f"{path} is not a SQLite database")
+    return True
+
+
+def is_missing(db=None):
+    """True when the app's SQLite file does not exist yet: init-db makes it."""
+    db = database if db is None else db
+    return isinstance(getattr(db, "obj", db), SqliteFile) and not os.path.lexists(db.database)
+
+
+def create_missing_file(db):
+    """init-db's first step: make the app's SQLite file when it is missing (and its folder,
+    which check_sqlite_file let through only as the instance folder), then check it as start-up
+    checks an existing one."""
+    if not is_missing(db):
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(db.database)), exist_ok=True)
+    sqlite3.connect(db.database).close()
+    check_safety(db)
+
+
+@contextmanager
+def refusing_errors(db):
+    """Turn a database error met while checking at start-up into StartupRefused, one line."""
+    try:
+        yield
+    except (DatabaseError, InterfaceError) as error:
+        text = str(error).strip()
+        first_line = text.splitlines()[0] if text else type(error).__name__
+        location = safe_location(db.database)
+        if is_postgres(db) or isinstance(error, (OperationalError, InterfaceError)):
+            raise StartupRefused(f"cannot open the database {location}: {first_line}") from None
+        raise StartupRefused(f"the database {location} is damaged: {first_line}") from None
+
+
 def _open(db):
     """Connect db, or StartupRefused in one line (the password masked)."""
-    try:
+    with refusing_errors(db):
         db.connect(reuse_if_open=True)
-    except (OperationalError, InterfaceError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise StartupRefused(f"cannot open the database {safe_location(db.database)}: {first_line}")
 
 
 def check_safety(db):
     """Refuse to run on a connection where the data is not safe: SQLite with foreign keys or
     WAL off; PostgreSQL as a role that row-level security does not apply to."""
-    _open(db)
-    if is_postgres(db):
-        _check_postgres_role(db)
-        return
-    foreign_keys = db.execute_sql("PRAGMA foreign_keys").fetchone()[0]
-    journal_mode = db.execute_sql("PRAGMA journal_mode").fetchone()[0]
+    with refusing_errors(db):
+        db.connect(reuse_if_open=True)
+        if is_postgres(db):
+            _check_postgres_role(db)
+            return
+        foreign_keys = db.execute_sql("PRAGMA foreign_keys").fetchone()[0]
+        journal_mode = db.execute_sql("PRAGMA journal_mode").fetchone()[0]
     if foreign_keys != 1:
         raise StartupRefused("SQLite foreign keys are off: refusing to start")
     if str(journal_mode).lower() != "wal":
@@ -308,10 +385,13 @@ def _connection_in_transaction():
 
 
 def init_app(app):
-    """Open the configured database, check it, and connect each request's thread."""
-    db = open_database(app.config["DATABASE"], app.config["SQLITE_PRAGMAS"])
+    """Open the configured database, check it (a missing SQLite file is left for init-db), and
+    connect each request's thread."""
+    location = app.config["DATABASE"]
+    db = open_database(location, app.config["SQLITE_PRAGMAS"], existing_only=True)
     database.initialize(db)
-    check_safety(db)
+    if is_postgres(db) or check_sqlite_file(location, creatable_folder=app.instance_path):
+        check_safety(db)
     app.before_request(_connect)
     app.teardown_request(_end_transaction)
 

@@ -1,5 +1,6 @@
 """Error pages in Japanese, as a page or (for htmx) as a fragment, with the right status."""
 from flask import render_template
+from markupsafe import escape
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -13,6 +14,7 @@ MESSAGES = {
     405: "この操作はできません。",
     409: "ほかの操作と重なりました。内容を確かめてください。",
     413: "送信された内容が大きすぎます。",
+    431: "リクエストのヘッダーが大きすぎます。ブラウザーの Cookie を削除してから、もう一度お試しください。",
     422: "入力内容を確かめてください。",
     500: "サーバーで問題が起きました。時間をおいてもう一度お試しください。",
 }
@@ -22,6 +24,14 @@ def _render(status, message=None):
     message = message or MESSAGES.get(status, MESSAGES[500])
     template = "errors/_error.html" if htmx.is_htmx() else "errors/error.html"
     return render_template(template, status=status, message=message), status
+
+
+def standalone_page(status):
+    """A short Japanese page, whole in itself, for an answer given before the app sees the
+    request (run.py: waitress refuses a body or headers too large, or a malformed request)."""
+    message = escape(MESSAGES.get(status, MESSAGES[400]))
+    return (f'<!doctype html><html lang="ja"><meta charset="utf-8"><title>エラー {status}</title>'
+            f'<h1>{status}</h1><p>{message}</p></html>')
 
 
 def init_app(app):

@@ -18,7 +18,11 @@ import sqlite3
 from pathlib import Path
 
 from .clock import now
-from .db import database, dialect, is_postgres, platform_role
+from .db import (
+    create_missing_file, database, dialect, is_missing, is_postgres, platform_role, refusing_errors,
+    safe_location,
+)
+from .settings import StartupRefused
 from .tenancy import all_clinics
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
@@ -38,17 +42,51 @@ def available(dialect_name=None):
 
 
 def current_version(db=None):
-    """The highest applied version, 0 for an empty database."""
+    """The highest applied version, 0 for an empty database (read only: writes nothing)."""
     db = database if db is None else db
-    if _has_table(db, "schema_migrations"):  # the app's role may read it, not create it
-        return db.execute_sql("SELECT MAX(version) FROM schema_migrations").fetchone()[0] or 0
+    if not _has_table(db, "schema_migrations"):  # the app's role may read it, not create it
+        return 0
+    return db.execute_sql("SELECT MAX(version) FROM schema_migrations").fetchone()[0] or 0
+
+
+def _create_versions_table(db):
     db.execute_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
         f" applied_at {_APPLIED_AT_TYPE[dialect(db)]} NOT NULL)"
     )
-    row = db.execute_sql("SELECT MAX(version) FROM schema_migrations").fetchone()
-    return row[0] or 0
+
+
+def _checked_version():
+    with refusing_errors(database):
+        return current_version(), available()[-1][0]
+
+
+def refuse_newer_schema():
+    """create_app's check: refuse a schema newer than this code's migrations (a newer Karusaku
+    wrote it; this one could lose what that one added). Older ones are init-db's to upgrade."""
+    if is_missing():
+        return
+    version, newest = _checked_version()
+    if version > newest:
+        raise StartupRefused(f"the database's schema is version {version}, newer than this "
+                             f"Karusaku knows ({newest}): run the Karusaku that wrote it")
+
+
+def require_schema(newest=True):
+    """Refuse, naming the command to run, a database that init-db has not made (missing, or
+    without a schema) or, with `newest`, not brought up to this code's version: run.py and
+    every command but init-db check this first."""
+    hint = "run `flask --app karusaku init-db` first"
+    if is_missing():
+        raise StartupRefused(f"the database {database.database} does not exist: {hint}")
+    version, latest = _checked_version()
+    if version == 0:
+        raise StartupRefused(f"the database {safe_location(database.database)} has no tables "
+                             f"yet: {hint}")
+    if newest and version < latest:
+        raise StartupRefused(f"the database is at schema version {version} and this Karusaku "
+                             f"needs {latest}: {hint}")
 
 
 def _has_table(db, name):
@@ -106,6 +144,7 @@ def upgrade(target=None, db=None):
 
 
 def _upgrade(db, target):
+    create_missing_file(db)
     db.connect(reuse_if_open=True)
     applied = []
     with all_clinics():
@@ -115,6 +154,7 @@ def _upgrade(db, target):
             with db.atomic():
                 if is_postgres(db):  # two processes running init-db at once: one at a time
                     db.execute_sql("SELECT pg_advisory_xact_lock(hashtext('karusaku_migrations'))")
+                _create_versions_table(db)
                 if version <= current_version(db):
                     continue
                 _apply(db, path)

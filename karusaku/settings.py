@@ -1,9 +1,23 @@
 """Settings from the environment, with defaults that work on a fresh checkout."""
 import os
+import re
 import secrets
 
+import click
 
-def _secret_key(instance_path):
+# The largest legitimate form is a visit record: five notes of up to 10,000 characters, about
+# 450 KB once URL-encoded (9 bytes a kanji). Imports are a command, never an upload.
+MAX_BODY = 1024 * 1024
+
+
+class StartupRefused(click.ClickException):
+    """A setting or the database makes it unsafe or impossible to start.
+
+    A ClickException, so that a `flask --app karusaku` command prints one line, no traceback.
+    """
+
+
+def secret_key(instance_path):
     """KARUSAKU_SECRET_KEY, or a key made once and kept in instance/secret_key."""
     key = os.environ.get("KARUSAKU_SECRET_KEY")
     if key:
@@ -18,8 +32,22 @@ def _secret_key(instance_path):
         return f.read().strip()
 
 
+def whole_number(name, default, minimum, maximum):
+    """The environment variable `name` as a whole number from minimum to maximum (unset or
+    empty: default); anything else (`--5`, `²`, `8.5`, `-1`) is refused naming the variable."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if re.fullmatch(r"[0-9]{1,6}", text) and minimum <= int(text) <= maximum:
+        return int(text)
+    shown = text if len(text) <= 20 else text[:20] + "…"
+    raise StartupRefused(f"{name} must be a whole number from {minimum} to {maximum}, "
+                         f"not {shown!r}")
+
+
 def from_environment(instance_path):
-    """The app's configuration mapping; create_app(config) may override any key."""
+    """The app's configuration mapping; create_app(config) may override any key. The secret
+    key is not in it: create_app adds it once the database has passed its checks."""
     return {
         "DATABASE": os.environ.get(
             "KARUSAKU_DATABASE", os.path.join(instance_path, "medical_records.db")
@@ -27,12 +55,14 @@ def from_environment(instance_path):
         # PostgreSQL: the roles that platform work runs as (docs/scaling.md, "The roles").
         "OPERATOR_DATABASE": os.environ.get("KARUSAKU_OPERATOR_DATABASE", ""),
         "OWNER_DATABASE": os.environ.get("KARUSAKU_OWNER_DATABASE", ""),
-        "SECRET_KEY": _secret_key(instance_path),
         "HOST": os.environ.get("KARUSAKU_HOST", "127.0.0.1"),
-        "PORT": int(os.environ.get("KARUSAKU_PORT", "8000")),
-        "THREADS": int(os.environ.get("KARUSAKU_THREADS", "8")),
+        "PORT": whole_number("KARUSAKU_PORT", 8000, 1, 65535),
+        "THREADS": whole_number("KARUSAKU_THREADS", 8, 1, 100),
         # Number of reverse proxies in front whose X-Forwarded-* headers are trusted.
-        "TRUSTED_PROXIES": int(os.environ.get("KARUSAKU_TRUSTED_PROXIES", "0")),
+        "TRUSTED_PROXIES": whole_number("KARUSAKU_TRUSTED_PROXIES", 0, 0, 10),
+        # Bigger requests get 413 (run.py's waitress refuses them before reading the body).
+        "MAX_CONTENT_LENGTH": MAX_BODY,
+        "MAX_FORM_PARTS": 1000,  # fields of a form (security.py); the record form has 60
         "TIMEZONE": "Asia/Tokyo",
         "SESSION_IDLE_MINUTES": 30,
         "LOCKOUT_FAILURES": 5,

@@ -7,7 +7,7 @@ from contextlib import closing
 import peewee
 import pytest
 
-from karusaku import create_app
+from karusaku import create_app, migrations
 from karusaku.db import StartupRefused, database
 from karusaku.models import AuditLog, PlatformAuditLog
 from karusaku.models.audit import GENESIS_HASH, _row_hash
@@ -90,9 +90,20 @@ def audit_rows(app, world):
     ({"journal_mode": "truncate"}, "WAL"),
 ], ids=["foreign_keys off", "journal_mode delete", "journal_mode truncate"])
 def test_app_refuses_to_start_on_an_unsafe_connection(tmp_path, closes_database, pragmas, message):
+    (tmp_path / "unsafe.db").touch()  # an existing database (init-db checks the one it makes)
     with pytest.raises(StartupRefused, match=message):
         create_app({"DATABASE": str(tmp_path / "unsafe.db"), "SECRET_KEY": "x", "TESTING": True,
                     "SQLITE_PRAGMAS": pragmas})
+
+
+@sqlite_only("a SQLite file made by init-db")
+def test_init_db_checks_the_database_it_makes_as_start_up_checks_an_existing_one(
+        tmp_path, closes_database):
+    app = create_app({"DATABASE": str(tmp_path / "new.db"), "SECRET_KEY": "x", "TESTING": True,
+                      "SQLITE_PRAGMAS": {"foreign_keys": 0}})
+    assert not (tmp_path / "new.db").exists()  # create_app leaves a missing file to init-db
+    with app.app_context(), pytest.raises(StartupRefused, match="foreign keys"):
+        migrations.upgrade()
 
 
 @sqlite_only("pragmas")

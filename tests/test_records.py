@@ -17,7 +17,7 @@ from karusaku.db import database
 from karusaku.models import (
     Appointment, AuditLog, Clinic, MedicalRecord, Patient, RecordDraft, RecordTemplate, Therapist,
 )
-from karusaku.models.records import RecordRevision
+from karusaku.models.records import MAX_TEXT, RecordRevision
 from karusaku.tenancy import clinic_context
 from karusaku.views import date_ja
 
@@ -1034,9 +1034,10 @@ def record_inputs(rows):
 
 
 def known_inputs(rows):
-    """Examples that always run: a 1 MB field with a NUL byte, and saved markup and emoji."""
+    """Examples that always run: a field one character too long with a NUL byte (a body past
+    MAX_CONTENT_LENGTH gets 413: test_limits.py), and saved markup and emoji."""
     valid = {"therapist_id": str(rows.therapist.id), "visit_date": today().isoformat()}
-    return [{**valid, "symptoms": "あ" * 1_000_000, "notes": "a\x00b", "diagnosis": SCRIPT},
+    return [{**valid, "symptoms": "あ" * (MAX_TEXT + 1), "notes": "a\x00b", "diagnosis": SCRIPT},
             {**valid, "symptoms": SCRIPT, "notes": "🙂🧑‍⚕️" * 100, f"mark-{NECK}": "pain"},
             {**valid, f"mark-{NECK}": SCRIPT}]
 
