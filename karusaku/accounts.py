@@ -2,15 +2,22 @@
 
 Every failed log-in (unknown clinic, unknown user, wrong password, locked or disabled account,
 suspended clinic) looks the same to the client and costs the same time; the audit log tells
-them apart.
+them apart (up to its bound per address and hour). An address past its failure budget is
+refused before any hash (throttle.py); a browser with the account's device cookie is held only
+by its own failures (devices.py).
 """
 import re
 from datetime import timedelta
 
 from flask import current_app
+
+from . import throttle
 from .clock import now
 from .db import database
-from .models import PLANS, ROLES, AuditLog, Clinic, LoginSession, PlatformAdmin, PlatformAuditLog, User
+from .models import (
+    PLANS, ROLES, AuditLog, Clinic, DeviceLockout, LoginSession, PlatformAdmin, PlatformAuditLog,
+    User,
+)
 from .passwords import burn_time, hash_password, password_problem, verify_password
 from .tenancy import clinic_context
 
@@ -26,40 +33,37 @@ class AccountError(ValueError):
         self.field = field
 
 
-def authenticate_staff(clinic_code, username, password, ip=""):
-    """The clinic user for these credentials, or None (and the attempt is audited)."""
+def authenticate_staff(clinic_code, username, password, ip="", devices=None):
+    """The clinic user for these credentials, or None (and the attempt is audited). devices is
+    {device_key: nonce} of the browser's device cookie. Raises throttle.Throttled, before any
+    hash, when the address of a browser not trusted for the account is past its budget."""
     clinic = Clinic.by_code((clinic_code or "").strip().lower())
     if clinic is None:
-        burn_time(password)
-        PlatformAuditLog.append("login_failed", username=username[:64], ip=ip,
-                                detail={"reason": "unknown_clinic", "clinic_code": clinic_code[:64]})
+        _unknown(password, ip, PlatformAuditLog, "login_failed", username=username[:64],
+                 detail={"reason": "unknown_clinic", "clinic_code": clinic_code[:64]})
         return None
     with clinic_context(clinic.id):
         user = User.by_username(username)
         if user is None:
-            burn_time(password)
-            AuditLog.append("login_failed", username=username[:64], ip=ip,
-                            detail={"reason": "unknown_user"})
+            _unknown(password, ip, AuditLog, "login_failed", username=username[:64],
+                     detail={"reason": "unknown_user"})
             return None
-        refusal = _refusal(user, clinic)
-        if _check(user, password, refusal, ip, AuditLog, {"user_id": user.id}):
+        if _check(user, password, _refusal(user, clinic), ip, devices or {}, AuditLog,
+                  {"user_id": user.id}):
             return user
         return None
 
 
-def authenticate_admin(username, password, ip=""):
-    """The platform admin for these credentials, or None."""
+def authenticate_admin(username, password, ip="", devices=None):
+    """The platform admin for these credentials, or None (throttled as authenticate_staff)."""
     admin = PlatformAdmin.by_username(username)
     if admin is None:
-        burn_time(password)
-        PlatformAuditLog.append("admin_login_failed", username=username[:64], ip=ip,
-                                detail={"reason": "unknown_user"})
+        _unknown(password, ip, PlatformAuditLog, "admin_login_failed", username=username[:64],
+                 detail={"reason": "unknown_user"})
         return None
     refusal = None if admin.is_active else "disabled"
-    if admin.is_locked:
-        refusal = "locked"
-    if _check(admin, password, refusal, ip, PlatformAuditLog, {"admin_id": admin.id},
-              prefix="admin_"):
+    if _check(admin, password, refusal, ip, devices or {}, PlatformAuditLog,
+              {"admin_id": admin.id}, prefix="admin_"):
         return admin
     return None
 
@@ -69,40 +73,85 @@ def _refusal(user, clinic):
         return "clinic_suspended"
     if not user.is_active:
         return "disabled"
-    if user.is_locked:
-        return "locked"
     return None
 
 
-def _check(account, password, refusal, ip, log, who, prefix=""):
-    """Verify outside any transaction (it is slow), then record the outcome in a short one."""
+def _unknown(password, ip, log, action, detail, **who):
+    """A log-in naming no account: throttled, as slow as a real check, counted, logged."""
+    throttle.check(ip)
+    burn_time(password)
+    with database.atomic():
+        throttle.count_failure(ip)
+        log.append_failure(action, ip, detail=detail, **who)
+
+
+def _check(account, password, refusal, ip, devices, log, who, prefix=""):
+    """OWASP's device cookies: a browser holding the account's device cookie (not locked out)
+    is trusted, and only its own failures hold it; any other meets the address's budget and
+    the account's lockout. Verify outside any transaction (it is slow), then record the
+    outcome in a short one."""
+    nonce = devices.get(account.device_key)
+    if nonce is not None and DeviceLockout.is_locked(nonce):
+        nonce = None  # a locked-out device cookie counts as none
+    if nonce is None:
+        throttle.check(ip)
+        if refusal is None and account.is_locked:
+            refusal = "locked"
     matches = verify_password(account.password, password)
     who = {**who, "username": account.username}
+    if refusal or not matches:
+        _record_failure(account, nonce, refusal, ip, log, who, prefix)
+        return False
     model = type(account)
-    if refusal:
-        log.append(prefix + "login_failed", ip=ip, detail={"reason": refusal}, **who)
-        return False
-    if not matches:
-        _count_failure(account, ip, log, who, prefix + "login_failed", prefix + "lockout")
-        return False
     with database.atomic():
-        model.update(failed_logins=0, locked_until=None, last_login=now()).where(
-            model.id == account.id).execute()
-        log.append(prefix + "login", ip=ip, **who)
+        if nonce is None:
+            model.update(failed_logins=0, locked_until=None, last_login=now()).where(
+                model.id == account.id).execute()
+        else:  # the attempts of other browsers stay counted
+            DeviceLockout.clear(nonce)
+            model.update(last_login=now()).where(model.id == account.id).execute()
+        log.append(prefix + "login", ip=ip, detail={"device_cookie": True} if nonce else None,
+                   **who)
     return True
 
 
-def _count_failure(account, ip, log, who, failed_action, lockout_action):
-    """One more wrong password in a row; the fifth locks the account for 15 minutes."""
-    model = type(account)
+def _record_failure(account, nonce, refusal, ip, log, who, prefix):
+    """Count a failure: the device cookie's own, or the address's and the account's."""
+    detail = {"reason": refusal or "wrong_password"}
+    if nonce is not None:
+        detail["device_cookie"] = True
+    failures, minutes = _lockout()
     with database.atomic():
-        model.update(failed_logins=model.failed_logins + 1).where(model.id == account.id).execute()
-        failures = model.select(model.failed_logins).where(model.id == account.id).scalar()
-        log.append(failed_action, ip=ip, detail={"reason": "wrong_password"}, **who)
-        if failures >= current_app.config["LOCKOUT_FAILURES"]:
-            until = now() + timedelta(minutes=current_app.config["LOCKOUT_MINUTES"])
-            model.update(failed_logins=0, locked_until=until).where(model.id == account.id).execute()
-            log.append(lockout_action, ip=ip, detail={"until": str(until)}, **who)
+        if nonce is None:
+            throttle.count_failure(ip)
+        log.append_failure(prefix + "login_failed", ip, detail=detail, **who)
+        if refusal:
+            return
+        if nonce is None:
+            until = _lock_after_failure(account)
+        else:
+            until = DeviceLockout.count_failure(nonce, failures, timedelta(minutes=minutes))
+        if until is not None:
+            log.append_failure(prefix + "lockout", ip, detail={
+                "until": str(until), "device_cookie": nonce is not None}, **who)
+
+
+def _lockout():
+    config = current_app.config
+    return config["LOCKOUT_FAILURES"], config["LOCKOUT_MINUTES"]
+
+
+def _lock_after_failure(account):
+    """One more wrong password in a row from browsers without the account's device cookie;
+    the LOCKOUT_FAILURES-th locks those out for LOCKOUT_MINUTES. The lock's end, or None."""
+    model = type(account)
+    failures, minutes = _lockout()
+    model.update(failed_logins=model.failed_logins + 1).where(model.id == account.id).execute()
+    if model.select(model.failed_logins).where(model.id == account.id).scalar() < failures:
+        return None
+    until = now() + timedelta(minutes=minutes)
+    model.update(failed_logins=0, locked_until=until).where(model.id == account.id).execute()
+    return until
 
 
 def create_clinic(code, name, plan, owner_username, owner_password, **details):
@@ -177,8 +226,13 @@ def change_password(user, current_password, new_password, ip=""):
     """Change the user's own password; every session of the user ends."""
     if not verify_password(user.password, current_password):
         # Counted like a failed log-in, so a borrowed session cannot guess the password.
-        _count_failure(user, ip, AuditLog, {"user_id": user.id, "username": user.username},
-                       "password_change_failed", "lockout")
+        who = {"user_id": user.id, "username": user.username}
+        with database.atomic():
+            AuditLog.append("password_change_failed", ip=ip, detail={"reason": "wrong_password"},
+                            **who)
+            until = _lock_after_failure(user)
+            if until is not None:
+                AuditLog.append("lockout", ip=ip, detail={"until": str(until)}, **who)
         raise AccountError("現在のパスワードが違います", "current_password")
     set_password(user, new_password, by=user, ip=ip)
 
