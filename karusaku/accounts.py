@@ -48,10 +48,7 @@ def authenticate_staff(clinic_code, username, password, ip="", devices=None):
             _unknown(password, ip, AuditLog, "login_failed", username=username[:64],
                      detail={"reason": "unknown_user"})
             return None
-        if _check(user, password, _refusal(user, clinic), ip, devices or {}, AuditLog,
-                  {"user_id": user.id}):
-            return user
-        return None
+        return user if _check(user, password, _refusal(user, clinic), ip, devices) else None
 
 
 def authenticate_admin(username, password, ip="", devices=None):
@@ -62,10 +59,7 @@ def authenticate_admin(username, password, ip="", devices=None):
                  detail={"reason": "unknown_user"})
         return None
     refusal = None if admin.is_active else "disabled"
-    if _check(admin, password, refusal, ip, devices or {}, PlatformAuditLog,
-              {"admin_id": admin.id}, prefix="admin_"):
-        return admin
-    return None
+    return admin if _check(admin, password, refusal, ip, devices) else None
 
 
 def _refusal(user, clinic):
@@ -85,23 +79,50 @@ def _unknown(password, ip, log, action, detail, **who):
         log.append_failure(action, ip, detail=detail, **who)
 
 
-def _check(account, password, refusal, ip, devices, log, who, prefix=""):
-    """OWASP's device cookies: a browser holding the account's device cookie (not locked out)
-    is trusted, and only its own failures hold it; any other meets the address's budget and
-    the account's lockout. Verify outside any transaction (it is slow), then record the
-    outcome in a short one."""
-    nonce = devices.get(account.device_key)
-    if nonce is not None and DeviceLockout.is_locked(nonce):
-        nonce = None  # a locked-out device cookie counts as none
-    if nonce is None:
-        throttle.check(ip)
-        if refusal is None and account.is_locked:
-            refusal = "locked"
-    matches = verify_password(account.password, password)
-    who = {**who, "username": account.username}
-    if refusal or not matches:
-        _record_failure(account, nonce, refusal, ip, log, who, prefix)
-        return False
+def trusted_nonce(account, devices):
+    """The nonce of the browser's device cookie for account ({device_key: nonce}, from
+    devices.presented()) when it is not locked out: the browser is trusted (OWASP). Else None."""
+    nonce = (devices or {}).get(account.device_key)
+    if nonce is None or DeviceLockout.is_locked(nonce):
+        return None  # a locked-out device cookie counts as none
+    return nonce
+
+
+def check_before_secret(account, nonce, ip):
+    """Before any hash or code is checked: an untrusted browser (nonce None) meets its
+    address's budget (raises throttle.Throttled) and the account's lockout ("locked")."""
+    if nonce is not None:
+        return None
+    throttle.check(ip)
+    return "locked" if account.is_locked else None
+
+
+def record_failure(account, nonce, ip, reason="wrong_password", counted=True):
+    """A failed attempt at one of account's secrets (a password, or a second-factor code),
+    audited within the address's bound. When counted (a secret was checked and was wrong): a
+    trusted browser's against its device cookie, another's against its address's budget and the
+    account's lockout. A refused attempt (locked, disabled) is counted=False."""
+    log, who, prefix = _audit_target(account)
+    detail = {"reason": reason}
+    if nonce is not None:
+        detail["device_cookie"] = True
+    failures, minutes = _lockout()
+    with database.atomic():  # the account's row first, then the audit chain (as elsewhere)
+        if nonce is None:
+            throttle.count_failure(ip)
+        until = None
+        if counted:
+            until = (_lock_after_failure(account) if nonce is None else
+                     DeviceLockout.count_failure(nonce, failures, timedelta(minutes=minutes)))
+        log.append_failure(prefix + "login_failed", ip, detail=detail, **who)
+        if until is not None:
+            log.append_failure(prefix + "lockout", ip, detail={
+                "until": str(until), "device_cookie": nonce is not None}, **who)
+
+
+def record_success(account, nonce, ip):
+    """A log-in that passed: clears the failures of the browser's kind, audited."""
+    log, who, prefix = _audit_target(account)
     model = type(account)
     with database.atomic():
         if nonce is None:
@@ -112,28 +133,27 @@ def _check(account, password, refusal, ip, devices, log, who, prefix=""):
             model.update(last_login=now()).where(model.id == account.id).execute()
         log.append(prefix + "login", ip=ip, detail={"device_cookie": True} if nonce else None,
                    **who)
+
+
+def _check(account, password, refusal, ip, devices):
+    """The password step. Verify outside any transaction (it is slow), then record the
+    outcome in a short one."""
+    nonce = trusted_nonce(account, devices)
+    locked = check_before_secret(account, nonce, ip)  # first: a refused account is throttled too
+    refusal = refusal or locked
+    matches = verify_password(account.password, password)
+    if refusal or not matches:
+        record_failure(account, nonce, ip, refusal or "wrong_password", counted=not refusal)
+        return False
+    record_success(account, nonce, ip)
     return True
 
 
-def _record_failure(account, nonce, refusal, ip, log, who, prefix):
-    """Count a failure: the device cookie's own, or the address's and the account's."""
-    detail = {"reason": refusal or "wrong_password"}
-    if nonce is not None:
-        detail["device_cookie"] = True
-    failures, minutes = _lockout()
-    with database.atomic():
-        if nonce is None:
-            throttle.count_failure(ip)
-        log.append_failure(prefix + "login_failed", ip, detail=detail, **who)
-        if refusal:
-            return
-        if nonce is None:
-            until = _lock_after_failure(account)
-        else:
-            until = DeviceLockout.count_failure(nonce, failures, timedelta(minutes=minutes))
-        if until is not None:
-            log.append_failure(prefix + "lockout", ip, detail={
-                "until": str(until), "device_cookie": nonce is not None}, **who)
+def _audit_target(account):
+    """(the account's audit chain, who it is there, the actions' prefix)."""
+    if account.is_platform_admin:
+        return PlatformAuditLog, {"admin_id": account.id, "username": account.username}, "admin_"
+    return AuditLog, {"user_id": account.id, "username": account.username}, ""
 
 
 def _lockout():

@@ -283,6 +283,18 @@ def test_the_budget_counts_unknown_users_and_clinics_too(app, world, hashes):
     assert len(hashes) == verified
 
 
+def test_a_disabled_account_is_throttled_too(app, world, hashes):
+    rows = world["a"]
+    with app.app_context(), clinic_context(rows.clinic.id):
+        User.update(is_active=False).where(User.id == rows.users["therapist"].id).execute()
+    flood = Browser(app, "203.0.113.73")
+    for _ in range(BUDGET):
+        assert flood.login(rows, "therapist").status_code == 401
+    verified = len(hashes)
+    assert flood.login(rows, "therapist").status_code == 429
+    assert len(hashes) == verified
+
+
 def test_the_budget_is_per_address(app, world):
     rows = world["a"]
     flood = Browser(app, "203.0.113.68")

@@ -237,8 +237,8 @@ class PlatformAuditLog(_AuditRow, BaseModel):
         'login_failures_suppressed' row with the counts; then the hour's counter goes. Written
         by the next failure from anywhere, so an hour's count is final when it is written."""
         for counter in AddressCounter.closed("audited", hour, limit):
-            if counter.hits > bound:
+            forgotten = AddressCounter.forget("audited", counter.address, counter.window_start)
+            if forgotten and counter.hits > bound:  # one process writes it, once
                 cls.append("login_failures_suppressed", ip=counter.address, detail={
                     "hour": str(counter.window_start), "failures": counter.hits,
                     "not_logged": counter.hits - bound})
-            AddressCounter.forget("audited", counter.address, counter.window_start)

@@ -55,8 +55,9 @@ class AddressCounter(BaseModel):
 
     @classmethod
     def forget(cls, counter, address, start):
-        cls.delete().where(cls.counter == counter, cls.address == address,
-                           cls.window_start == start).execute()
+        """Delete the row; True when this call deleted it (not another process before it)."""
+        return cls.delete().where(cls.counter == counter, cls.address == address,
+                                  cls.window_start == start).execute() == 1
 
     @classmethod
     def forget_before(cls, counter, before):
