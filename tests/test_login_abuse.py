@@ -422,3 +422,25 @@ def test_the_session_lifetime_is_a_setting(app, world):
             assert tablet.logged_in()
         clock.move_to((start + timedelta(minutes=61)).replace(tzinfo=TOKYO))
         assert not tablet.logged_in()
+
+
+# --- in a real browser ------------------------------------------------------------------------
+
+def test_a_real_tablet_keeps_logging_in_while_strangers_lock_the_account(
+        app, world, live_server, tablet):
+    def log_in(password=PASSWORD):
+        tablet.goto(f"{live_server}/login")
+        tablet.fill("#f-clinic_code", "clinic-a")
+        tablet.fill("#f-username", "clinic-a-receptionist")
+        tablet.fill("#f-password", password)
+        tablet.click("button[type=submit]")
+
+    log_in()
+    tablet.wait_for_url(f"{live_server}/")
+    assert DEVICE_COOKIE not in tablet.evaluate("document.cookie")  # HttpOnly
+    tablet.context.clear_cookies(name="karusaku_session")  # the session ends; the device stays
+    fail_from_many_addresses(app, world["a"], "receptionist", 10)
+    assert refused_anywhere_else(app, world["a"], "receptionist")
+    log_in()
+    tablet.wait_for_url(f"{live_server}/")
+    assert "受付" in tablet.inner_text(".who")
