@@ -5,11 +5,12 @@ windows). Past them, `check` refuses with `Throttled` (429 with Retry-After) bef
 password hash or second-factor code is computed. The counts live in the database
 (login_throttle), so several app processes share them.
 
-Every door that checks a secret calls, in this order:
-    throttle.check(address)         before any hash or code check; raises Throttled
-    throttle.count_failure(address) after a wrong secret, inside or outside a transaction
-and logs the failure with `AuditLog.append_failure` / `PlatformAuditLog.append_failure`, which
-bound the rows per address and hour. The address is `sessions.client_ip()`.
+A door that checks an account's secret uses accounts.py, which calls these for browsers without
+the account's device cookie: `trusted_nonce(account, devices.presented())`, then
+`check_before_secret(account, nonce, ip)` (calls `check`; says "locked"), then after a wrong
+secret `record_failure(account, nonce, ip, reason)` (calls `count_failure`, the lockout, and the
+bounded audit `append_failure`). A door without an account calls `check` and `count_failure`
+itself. The address is `sessions.client_ip()` (trusted proxies applied).
 """
 from datetime import timedelta
 
