@@ -145,7 +145,7 @@ def test_fresh_and_stepwise_upgraded_databases_are_identical(tmp_path):
         fresh_schema = schema_dump()
         fresh_versions = query("SELECT version, name FROM schema_migrations ORDER BY version")
     with fresh_app(tmp_path / "stepwise.db"):
-        for version, name in enumerate(names, start=1):
+        for (version, _, _), name in zip(migrations.available(), names):  # SQLite skips 6
             assert migrations.upgrade(target=version) == [name]
         assert schema_dump() == fresh_schema
         assert query("SELECT version, name FROM schema_migrations ORDER BY version") \

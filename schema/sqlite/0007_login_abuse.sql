@@ -11,7 +11,7 @@ CREATE TABLE login_throttle (
     window_start DATETIME NOT NULL,
     hits         INTEGER  NOT NULL DEFAULT 0,
     PRIMARY KEY (counter, address, window_start)
-) WITHOUT ROWID;
+);
 
 -- The lockout of one device cookie (OWASP: lock out the device cookie after its own failures).
 -- The nonce is the one signed into the cookie; the account's own failed_logins/locked_until
