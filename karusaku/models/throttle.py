@@ -5,8 +5,6 @@ short write transaction, and an upsert, so that several app processes count toge
 """
 from datetime import datetime, time, timedelta
 
-from peewee import CompositeKey
-
 from .base import BaseModel, CharField, DateTimeField, IntegerField, now
 from ..db import database
 
@@ -28,7 +26,6 @@ class AddressCounter(BaseModel):
 
     class Meta:
         table_name = "login_throttle"
-        primary_key = CompositeKey("counter", "address", "window_start")
 
     @classmethod
     def hits_in(cls, counter, address, start):
@@ -67,7 +64,7 @@ class AddressCounter(BaseModel):
 class DeviceLockout(BaseModel):
     """Failures in a row of one device cookie (by its nonce), and its lock."""
 
-    nonce = CharField(primary_key=True)
+    nonce = CharField(unique=True)
     failed_logins = IntegerField(default=0)
     locked_until = DateTimeField(null=True)
     updated_at = DateTimeField()

@@ -6,18 +6,20 @@
 --   'audited'   failed log-ins in the address's current hour, for the audit log's bound.
 -- Rows of closed windows are deleted as new failures come in.
 CREATE TABLE login_throttle (
+    id           INTEGER  PRIMARY KEY,
     counter      TEXT     NOT NULL,
     address      TEXT     NOT NULL,
     window_start DATETIME NOT NULL,
     hits         INTEGER  NOT NULL DEFAULT 0,
-    PRIMARY KEY (counter, address, window_start)
+    UNIQUE (counter, address, window_start)
 );
 
 -- The lockout of one device cookie (OWASP: lock out the device cookie after its own failures).
 -- The nonce is the one signed into the cookie; the account's own failed_logins/locked_until
 -- now count the failures of browsers without a valid device cookie for it.
 CREATE TABLE device_lockouts (
-    nonce         TEXT     PRIMARY KEY,
+    id            INTEGER  PRIMARY KEY,
+    nonce         TEXT     NOT NULL UNIQUE,
     failed_logins INTEGER  NOT NULL DEFAULT 0,
     locked_until  DATETIME,
     updated_at    DATETIME NOT NULL
