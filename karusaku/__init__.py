@@ -1,7 +1,7 @@
 """Karusaku: charts and bookings for small manual-therapy clinics."""
 from flask import Flask
 
-from . import body_chart, cli, db, errors, migrations, security, sessions, views
+from . import body_chart, cli, db, devices, errors, migrations, security, sessions, views
 from .blueprints import (
     admin, audit, auth, clinic, health, main, patients, records, reports, schedule, therapists,
     users,
@@ -26,6 +26,7 @@ def create_app(config=None):
         app.config["SECRET_KEY"] = secret_key(app.instance_path)
     security.init_app(app)
     sessions.init_app(app)
+    devices.init_app(app)
     views.init_app(app)
     body_chart.init_app(app)
     errors.init_app(app)

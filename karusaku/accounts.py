@@ -2,15 +2,22 @@
 
 Every failed log-in (unknown clinic, unknown user, wrong password, locked or disabled account,
 suspended clinic) looks the same to the client and costs the same time; the audit log tells
-them apart.
+them apart (up to its bound per address and hour). An address past its failure budget is
+refused before any hash (throttle.py); a browser with the account's device cookie is held only
+by its own failures (devices.py).
 """
 import re
 from datetime import timedelta
 
 from flask import current_app
+
+from . import throttle
 from .clock import now
 from .db import database
-from .models import PLANS, ROLES, AuditLog, Clinic, LoginSession, PlatformAdmin, PlatformAuditLog, User
+from .models import (
+    PLANS, ROLES, AuditLog, Clinic, DeviceLockout, LoginSession, PlatformAdmin, PlatformAuditLog,
+    User,
+)
 from .passwords import burn_time, hash_password, password_problem, verify_password
 from .tenancy import clinic_context
 
@@ -26,42 +33,33 @@ class AccountError(ValueError):
         self.field = field
 
 
-def authenticate_staff(clinic_code, username, password, ip=""):
-    """The clinic user for these credentials, or None (and the attempt is audited)."""
+def authenticate_staff(clinic_code, username, password, ip="", devices=None):
+    """The clinic user for these credentials, or None (and the attempt is audited). devices is
+    {device_key: nonce} of the browser's device cookie. Raises throttle.Throttled, before any
+    hash, when the address of a browser not trusted for the account is past its budget."""
     clinic = Clinic.by_code((clinic_code or "").strip().lower())
     if clinic is None:
-        burn_time(password)
-        PlatformAuditLog.append("login_failed", username=username[:64], ip=ip,
-                                detail={"reason": "unknown_clinic", "clinic_code": clinic_code[:64]})
+        _unknown(password, ip, PlatformAuditLog, "login_failed", username=username[:64],
+                 detail={"reason": "unknown_clinic", "clinic_code": clinic_code[:64]})
         return None
     with clinic_context(clinic.id):
         user = User.by_username(username)
         if user is None:
-            burn_time(password)
-            AuditLog.append("login_failed", username=username[:64], ip=ip,
-                            detail={"reason": "unknown_user"})
+            _unknown(password, ip, AuditLog, "login_failed", username=username[:64],
+                     detail={"reason": "unknown_user"})
             return None
-        refusal = _refusal(user, clinic)
-        if _check(user, password, refusal, ip, AuditLog, {"user_id": user.id}):
-            return user
-        return None
+        return user if _check(user, password, _refusal(user, clinic), ip, devices) else None
 
 
-def authenticate_admin(username, password, ip=""):
-    """The platform admin for these credentials, or None."""
+def authenticate_admin(username, password, ip="", devices=None):
+    """The platform admin for these credentials, or None (throttled as authenticate_staff)."""
     admin = PlatformAdmin.by_username(username)
     if admin is None:
-        burn_time(password)
-        PlatformAuditLog.append("admin_login_failed", username=username[:64], ip=ip,
-                                detail={"reason": "unknown_user"})
+        _unknown(password, ip, PlatformAuditLog, "admin_login_failed", username=username[:64],
+                 detail={"reason": "unknown_user"})
         return None
     refusal = None if admin.is_active else "disabled"
-    if admin.is_locked:
-        refusal = "locked"
-    if _check(admin, password, refusal, ip, PlatformAuditLog, {"admin_id": admin.id},
-              prefix="admin_"):
-        return admin
-    return None
+    return admin if _check(admin, password, refusal, ip, devices) else None
 
 
 def _refusal(user, clinic):
@@ -69,43 +67,119 @@ def _refusal(user, clinic):
         return "clinic_suspended"
     if not user.is_active:
         return "disabled"
-    if user.is_locked:
-        return "locked"
     return None
 
 
-def _check(account, password, refusal, ip, log, who, prefix=""):
-    """Verify outside any transaction (it is slow), then record the outcome in a short one."""
-    matches = verify_password(account.password, password)
-    who = {**who, "username": account.username}
-    model = type(account)
-    if refusal:
-        log.append(prefix + "login_failed", ip=ip, detail={"reason": refusal}, **who)
-        return False
-    if not matches:
-        _count_failure(account, ip, log, who, prefix + "login_failed", prefix + "lockout")
-        return False
-    if account.needs_second_factor:  # logged in after the second step (second_factor.py)
-        changes, action = {"failed_logins": 0}, "login_password_ok"
-    else:
-        changes, action = {"failed_logins": 0, "locked_until": None, "last_login": now()}, "login"
+def _unknown(password, ip, log, action, detail, **who):
+    """A log-in naming no account: throttled, as slow as a real check, counted, logged."""
+    throttle.check(ip)
+    burn_time(password)
     with database.atomic():
-        model.update(**changes).where(model.id == account.id).execute()
-        log.append(prefix + action, ip=ip, **who)
+        throttle.count_failure(ip)
+        log.append_failure(action, ip, detail=detail, **who)
+
+
+def trusted_nonce(account, devices):
+    """The nonce of the browser's device cookie for account ({device_key: nonce}, from
+    devices.presented()) when it is not locked out: the browser is trusted (OWASP). Else None."""
+    nonce = (devices or {}).get(account.device_key)
+    if nonce is None or DeviceLockout.is_locked(nonce):
+        return None  # a locked-out device cookie counts as none
+    return nonce
+
+
+def check_before_secret(account, nonce, ip):
+    """Before any hash or code is checked: an untrusted browser (nonce None) meets its
+    address's budget (raises throttle.Throttled) and the account's lockout ("locked")."""
+    if nonce is not None:
+        return None
+    throttle.check(ip)
+    return "locked" if account.is_locked else None
+
+
+def record_failure(account, nonce, ip, reason="wrong_password", counted=True):
+    """A failed attempt at one of account's secrets (a password, or a second-factor code),
+    audited within the address's bound. When counted (a secret was checked and was wrong): a
+    trusted browser's against its device cookie, another's against its address's budget and the
+    account's lockout. A refused attempt (locked, disabled) is counted=False."""
+    log, who, prefix = _audit_target(account)
+    detail = {"reason": reason}
+    if nonce is not None:
+        detail["device_cookie"] = True
+    failures, minutes = _lockout()
+    with database.atomic():  # the account's row first, then the audit chain (as elsewhere)
+        if nonce is None:
+            throttle.count_failure(ip)
+        until = None
+        if counted:
+            until = (_lock_after_failure(account) if nonce is None else
+                     DeviceLockout.count_failure(nonce, failures, timedelta(minutes=minutes)))
+        log.append_failure(prefix + "login_failed", ip, detail=detail, **who)
+        if until is not None:
+            log.append_failure(prefix + "lockout", ip, detail={
+                "until": str(until), "device_cookie": nonce is not None}, **who)
+
+
+def record_success(account, nonce, ip, second_factor=False):
+    """A log-in that passed: clears the failures of the browser's kind, audited. An account with
+    a second factor has only passed its password (`login_password_ok`): the log-in itself is
+    recorded after the code (`second_factor=True`, from second_factor.logged_in)."""
+    log, who, prefix = _audit_target(account)
+    model = type(account)
+    finished = second_factor or not account.needs_second_factor
+    with database.atomic():
+        if nonce is not None:  # the attempts of other browsers stay counted
+            DeviceLockout.clear(nonce)
+            changes = {}
+        else:
+            changes = {"failed_logins": 0, "locked_until": None}
+        if finished:
+            changes["last_login"] = now()
+        if changes:
+            model.update(**changes).where(model.id == account.id).execute()
+        detail = {key: True for key, on in (("device_cookie", nonce is not None),
+                                            ("second_factor", second_factor)) if on}
+        log.append(prefix + ("login" if finished else "login_password_ok"), ip=ip,
+                   detail=detail or None, **who)
+
+
+def _check(account, password, refusal, ip, devices):
+    """The password step. Verify outside any transaction (it is slow), then record the
+    outcome in a short one."""
+    nonce = trusted_nonce(account, devices)
+    locked = check_before_secret(account, nonce, ip)  # first: a refused account is throttled too
+    refusal = refusal or locked
+    matches = verify_password(account.password, password)
+    if refusal or not matches:
+        record_failure(account, nonce, ip, refusal or "wrong_password", counted=not refusal)
+        return False
+    record_success(account, nonce, ip)
     return True
 
 
-def _count_failure(account, ip, log, who, failed_action, lockout_action):
-    """One more wrong password in a row; the fifth locks the account for 15 minutes."""
+def _audit_target(account):
+    """(the account's audit chain, who it is there, the actions' prefix)."""
+    if account.is_platform_admin:
+        return PlatformAuditLog, {"admin_id": account.id, "username": account.username}, "admin_"
+    return AuditLog, {"user_id": account.id, "username": account.username}, ""
+
+
+def _lockout():
+    config = current_app.config
+    return config["LOCKOUT_FAILURES"], config["LOCKOUT_MINUTES"]
+
+
+def _lock_after_failure(account):
+    """One more wrong password in a row from browsers without the account's device cookie;
+    the LOCKOUT_FAILURES-th locks those out for LOCKOUT_MINUTES. The lock's end, or None."""
     model = type(account)
-    with database.atomic():
-        model.update(failed_logins=model.failed_logins + 1).where(model.id == account.id).execute()
-        failures = model.select(model.failed_logins).where(model.id == account.id).scalar()
-        log.append(failed_action, ip=ip, detail={"reason": "wrong_password"}, **who)
-        if failures >= current_app.config["LOCKOUT_FAILURES"]:
-            until = now() + timedelta(minutes=current_app.config["LOCKOUT_MINUTES"])
-            model.update(failed_logins=0, locked_until=until).where(model.id == account.id).execute()
-            log.append(lockout_action, ip=ip, detail={"until": str(until)}, **who)
+    failures, minutes = _lockout()
+    model.update(failed_logins=model.failed_logins + 1).where(model.id == account.id).execute()
+    if model.select(model.failed_logins).where(model.id == account.id).scalar() < failures:
+        return None
+    until = now() + timedelta(minutes=minutes)
+    model.update(failed_logins=0, locked_until=until).where(model.id == account.id).execute()
+    return until
 
 
 def create_clinic(code, name, plan, owner_username, owner_password, **details):
@@ -180,8 +254,13 @@ def change_password(user, current_password, new_password, ip=""):
     """Change the user's own password; every session of the user ends."""
     if not verify_password(user.password, current_password):
         # Counted like a failed log-in, so a borrowed session cannot guess the password.
-        _count_failure(user, ip, AuditLog, {"user_id": user.id, "username": user.username},
-                       "password_change_failed", "lockout")
+        who = {"user_id": user.id, "username": user.username}
+        with database.atomic():
+            AuditLog.append("password_change_failed", ip=ip, detail={"reason": "wrong_password"},
+                            **who)
+            until = _lock_after_failure(user)
+            if until is not None:
+                AuditLog.append("lockout", ip=ip, detail={"until": str(until)}, **who)
         raise AccountError("現在のパスワードが違います", "current_password")
     set_password(user, new_password, by=user, ip=ip)
 

@@ -5,6 +5,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from . import htmx
+from .throttle import Throttled
 
 MESSAGES = {
     400: "リクエストが正しくありません。ページを読み込み直してから、もう一度お試しください。",
@@ -38,6 +39,13 @@ def init_app(app):
     @app.errorhandler(CSRFError)
     def csrf_error(error):
         return _render(400, "セキュリティトークンが無効です。ページを読み込み直してから、もう一度送信してください。")
+
+    @app.errorhandler(Throttled)
+    def throttled(error):
+        minutes = -(-error.retry_after // 60)
+        body, status = _render(429, "ログインの失敗が続いたため、このネットワークからのログインを"
+                                    f"一時的に止めています。{minutes}分ほど後にもう一度お試しください。")
+        return body, status, {"Retry-After": str(error.retry_after)}
 
     @app.errorhandler(HTTPException)
     def http_error(error):

@@ -18,9 +18,11 @@ import segno
 from flask import current_app
 from markupsafe import Markup
 
+from . import throttle
+from .accounts import record_success
 from .clock import now
 from .db import database
-from .models import AuditLog, LoginSession, PlatformAuditLog
+from .models import AuditLog, DeviceLockout, LoginSession, PlatformAuditLog
 
 ISSUER = "Karusaku"
 RECOVERY_CODES = 10
@@ -133,13 +135,19 @@ def confirm_enrolment(account, code, ip=""):
     return codes
 
 
-def check_code(account, code, ip=""):
+def check_code(account, code, ip="", nonce=None, locked=None):
     """The second step of a log-in: 'totp' or 'recovery_code' when the code is right (and not
-    used before), else None. Wrong codes count towards the lockout; a locked account fails."""
+    used before), else None. `nonce` is the browser's trusted device cookie (accounts.
+    trusted_nonce) and `locked` what accounts.check_before_secret said for it (by default: the
+    account's lock). Wrong codes count like wrong passwords: a trusted browser's against its
+    device cookie, another's against its address's budget and the account's lockout."""
     log, who, prefix = _audit(account)
-    if account.is_locked or not account.has_second_factor:
-        log.append(prefix + "second_factor_failed", ip=ip, detail={"reason": "locked"
-                   if account.is_locked else "not_enrolled"}, **who)
+    locked = account.is_locked if locked is None else locked
+    if locked or not account.has_second_factor:
+        if nonce is None:  # a refused attempt still spends its address's budget
+            throttle.count_failure(ip)
+        log.append_failure(prefix + "second_factor_failed", ip, detail={
+            "reason": "locked" if locked else "not_enrolled"}, **who)
         return None
     with database.atomic():
         step = _step(account.totp_secret, code)
@@ -154,31 +162,38 @@ def check_code(account, code, ip=""):
             log.append(prefix + "second_factor_passed", ip=ip, detail={
                 "method": method, "recovery_codes_left": account.recovery_codes_left}, **who)
             return method
-    _count_failure(account, ip, "replayed" if step is not None else "wrong_code")
+    _count_failure(account, ip, "replayed" if step is not None else "wrong_code", nonce)
     return None
 
 
-def _count_failure(account, ip, reason):
+def _count_failure(account, ip, reason, nonce=None):
     model = type(account)
     log, who, prefix = _audit(account)
+    limit = current_app.config["LOCKOUT_FAILURES"]
+    lock_for = timedelta(minutes=current_app.config["LOCKOUT_MINUTES"])
+    detail = {"reason": reason, **({"device_cookie": True} if nonce is not None else {})}
     with database.atomic():
-        model.update(totp_failures=model.totp_failures + 1).where(
-            model.id == account.id).execute()
-        failures = model.select(model.totp_failures).where(model.id == account.id).scalar()
-        log.append(prefix + "second_factor_failed", ip=ip, detail={"reason": reason}, **who)
-        if failures >= current_app.config["LOCKOUT_FAILURES"]:
-            until = now() + timedelta(minutes=current_app.config["LOCKOUT_MINUTES"])
-            model.update(totp_failures=0, locked_until=until).where(
+        until = None
+        if nonce is not None:
+            until = DeviceLockout.count_failure(nonce, limit, lock_for)
+        else:
+            throttle.count_failure(ip)
+            model.update(totp_failures=model.totp_failures + 1).where(
                 model.id == account.id).execute()
-            log.append(prefix + "lockout", ip=ip, detail={"until": str(until)}, **who)
+            failures = model.select(model.totp_failures).where(model.id == account.id).scalar()
+            if failures >= limit:
+                until = now() + lock_for
+                model.update(totp_failures=0, locked_until=until).where(
+                    model.id == account.id).execute()
+        log.append_failure(prefix + "second_factor_failed", ip, detail=detail, **who)
+        if until is not None:
+            log.append_failure(prefix + "lockout", ip, detail={
+                "until": str(until), "device_cookie": nonce is not None}, **who)
 
 
-def logged_in(account, ip=""):
-    """Both steps done: the log-in as the password alone would have recorded it."""
-    log, who, prefix = _audit(account)
-    with database.atomic():
-        _set(account, failed_logins=0, locked_until=None, last_login=now())
-        log.append(prefix + "login", ip=ip, detail={"second_factor": True}, **who)
+def logged_in(account, ip="", nonce=None):
+    """Both steps done: the log-in, recorded as accounts.record_success records one."""
+    record_success(account, nonce, ip, second_factor=True)
 
 
 def disable(account, code, ip=""):

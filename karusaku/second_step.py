@@ -6,7 +6,7 @@ second factor but has none enrols here instead (QR code, then the recovery codes
 """
 from flask import flash, redirect, request, url_for
 
-from . import htmx, second_factor, sessions
+from . import accounts, devices, htmx, second_factor, sessions
 from .second_factor import SecondFactorError
 from .tenancy import clinic_context
 
@@ -37,24 +37,25 @@ def start_over(login_endpoint):
 
 
 def submit(account, action, home):
-    """Check the posted code (or confirm the enrolment), then start the session.
-
-    The per-address throttle of the second step belongs at the top of this function: every
-    code typed at /login/2fa and /admin/login/2fa comes through here before it is checked."""
+    """Check the posted code (or confirm the enrolment), then start the session. A browser
+    that is not trusted for the account (no device cookie) meets its address's failure budget
+    first (429 before any code is checked), as at the password step."""
     code, ip = request.form.get("code", ""), sessions.client_ip()
     next_url = sessions.pending_next()
     with clinic_context(account.clinic_id):
+        nonce = accounts.trusted_nonce(account, devices.presented())
+        locked = accounts.check_before_secret(account, nonce, ip) == "locked"
         if not account.has_second_factor:
             try:
                 codes = second_factor.confirm_enrolment(account, code, ip)
             except SecondFactorError as error:
                 return page(account, action, 422, str(error))
-            second_factor.logged_in(account, ip)
+            second_factor.logged_in(account, ip, nonce)
             sessions.start(account)
             return htmx.render("auth/recovery_codes.html", codes=codes,
                                next=sessions.safe_next(next_url, home))
-        if second_factor.check_code(account, code, ip) is None:
+        if second_factor.check_code(account, code, ip, nonce, locked) is None:
             return page(account, action, 401, CODE_FAILED)
-        second_factor.logged_in(account, ip)
+        second_factor.logged_in(account, ip, nonce)
     sessions.start(account)
     return redirect(sessions.safe_next(next_url, home), code=303)

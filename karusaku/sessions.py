@@ -2,7 +2,8 @@
 
 The signed cookie carries only a random token; the server keeps its hash in login_sessions.
 Logging out deletes the row, so a copied cookie stops working. A session idle for longer than
-SESSION_IDLE_MINUTES ends. The current clinic for tenant scoping is set here, from the user.
+SESSION_IDLE_MINUTES ends, and any session SESSION_MAX_HOURS after its log-in. A log-in also
+gives the browser its device cookie for the account (devices.py). The current clinic for tenant scoping is set here, from the user.
 """
 import hashlib
 import secrets
@@ -16,7 +17,7 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from .clock import now
 from .models import LoginSession, PlatformAdmin, User
 from .tenancy import clinic_context, reset_current_clinic, set_current_clinic
-from . import htmx
+from . import devices, htmx
 
 login_manager = LoginManager()
 login_manager.session_protection = None  # the server-side token is the protection
@@ -51,6 +52,7 @@ def start(account):
     session.clear()  # no data from before the login survives it
     account.session_token = token
     login_user(account)
+    devices.remember(account)
 
 
 def hold_pending(account, next_url=""):
@@ -102,19 +104,22 @@ def _end_server_session():
 
 @login_manager.user_loader
 def load(token):
-    """The account behind a session token, or None when it ended, idled out or was disabled."""
+    """The account behind a session token, or None when it ended, idled out, outlived its
+    lifetime or was disabled."""
     row = LoginSession.by_token_hash(_token_hash(token))
     if row is None:
         return None
-    idle_limit = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
-    if row.last_seen_at < now() - idle_limit:
+    config = current_app.config
+    moment = now()
+    if (row.last_seen_at < moment - timedelta(minutes=config["SESSION_IDLE_MINUTES"])
+            or row.created_at < moment - timedelta(hours=config["SESSION_MAX_HOURS"])):
         row.delete_instance()
         return None
     account = _account(row)
     if account is None:
         return None
-    if row.last_seen_at < now() - TOUCH_EVERY:
-        LoginSession.update(last_seen_at=now()).where(LoginSession.id == row.id).execute()
+    if row.last_seen_at < moment - TOUCH_EVERY:
+        LoginSession.update(last_seen_at=moment).where(LoginSession.id == row.id).execute()
     account.session_token = token
     return account
 

@@ -65,8 +65,26 @@ def from_environment(instance_path):
         "MAX_FORM_PARTS": 1000,  # fields of a form (security.py); the record form has 60
         "TIMEZONE": "Asia/Tokyo",
         "SESSION_IDLE_MINUTES": 30,
+        # However active, a session ends after a working day; then the password again.
+        "SESSION_MAX_HOURS": 12,
+        # Per account, for browsers without its device cookie; per device cookie, for those with.
         "LOCKOUT_FAILURES": 5,
         "LOCKOUT_MINUTES": 15,
+        # A browser that logged in as a user keeps a signed device cookie for a year (renewed at
+        # each log-in), for up to 20 users of one shared tablet.
+        "DEVICE_COOKIE_NAME": "karusaku_device",
+        "DEVICE_COOKIE_DAYS": 365,
+        "DEVICE_COOKIE_ACCOUNTS": 20,
+        # Failed log-ins per client address and window (a window's minutes must divide a day);
+        # past them 429 before any hash. A clinic behind one NAT address mistypes a few times a
+        # day; 20 per 15 minutes leaves staff room for that, and holds a guesser from one address
+        # to 1,920 guesses a day across all accounts (a device cookie's holder is not counted).
+        "LOGIN_BUDGET_FAILURES": 20,
+        "LOGIN_BUDGET_MINUTES": 15,
+        # Failed log-ins per address and hour that get an audit row each; the rest are counted in
+        # one platform row for the address and hour. Half a budget window: enough to see who
+        # was tried, while a flood adds at most 11 rows an hour per address.
+        "AUDIT_FAILURES_PER_HOUR": 10,
         "PASSWORD_MIN_LENGTH": 12,
         # One of OWASP's equivalent Argon2id minimums (12 MiB, t=3, p=1): light on a 1 GB VPS.
         "ARGON2": {"time_cost": 3, "memory_cost": 12288, "parallelism": 1},

@@ -5,7 +5,7 @@ These pages show clinics and counts only, never a patient's name, a record or a 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
-from .. import accounts, htmx, second_factor, second_step, sessions
+from .. import accounts, devices, htmx, second_factor, second_step, sessions
 from ..access import get_or_404
 from ..accounts import AccountError, authenticate_admin
 from ..forms import FormReader, Invalid
@@ -47,7 +47,7 @@ def login():
 def login_post():
     form = {"username": request.form.get("username", "")}
     admin = authenticate_admin(form["username"], request.form.get("password", ""),
-                               sessions.client_ip())
+                               sessions.client_ip(), devices.presented())
     if admin is None:
         return htmx.render("admin/login.html", status=401, form=form, error=LOGIN_FAILED)
     sessions.hold_pending(admin)  # the operator always has a second step (or enrols in it)

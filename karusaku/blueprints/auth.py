@@ -2,7 +2,7 @@
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from .. import htmx, second_factor, second_step, sessions
+from .. import devices, htmx, second_factor, second_step, sessions
 from ..accounts import AccountError, authenticate_staff, change_password
 from ..models import User
 from ..second_factor import SecondFactorError
@@ -25,7 +25,8 @@ def login_post():
     form = {key: request.form.get(key, "") for key in ("clinic_code", "username")}
     next_url = request.form.get("next") or request.args.get("next", "")
     user = authenticate_staff(form["clinic_code"], form["username"],
-                              request.form.get("password", ""), sessions.client_ip())
+                              request.form.get("password", ""), sessions.client_ip(),
+                              devices.presented())
     if user is None:
         return htmx.render("auth/login.html", status=401, form=form, next=next_url,
                            error=LOGIN_FAILED)

@@ -6,12 +6,13 @@ from .appointments import STATUSES, Appointment
 from .patients import Patient
 from .records import MedicalRecord, RecordDraft, RecordRevision, RecordTemplate
 from .therapists import Therapist
+from .throttle import AddressCounter, DeviceLockout
 
 TENANT_MODELS = [User, Patient, Therapist, Appointment, MedicalRecord, RecordRevision, RecordDraft,
                  RecordTemplate, AuditLog]
 
 __all__ = [
-    "AuditLog", "Appointment", "Clinic", "LoginSession", "MedicalRecord", "PLANS", "Patient",
+    "AddressCounter", "AuditLog", "Appointment", "DeviceLockout", "Clinic", "LoginSession", "MedicalRecord", "PLANS", "Patient",
     "PlatformAdmin", "PlatformAuditLog", "ROLES", "RecordDraft", "RecordRevision",
     "RecordTemplate", "STATUSES", "TENANT_MODELS", "Therapist",
     "User",

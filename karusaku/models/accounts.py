@@ -38,6 +38,13 @@ class _Account(UserMixin):
     def recovery_codes_left(self):
         return len(self.recovery_codes.split())
 
+    @property
+    def device_key(self):
+        """How a device cookie names this account: clinic and user, or platform admin."""
+        if self.is_platform_admin:
+            return f"admin/{self.id}"
+        return f"{self.clinic_id}/{self.id}"
+
 
 class User(_Account, ClinicModel):
     clinic = ForeignKeyField(Clinic, column_name="clinic_id", backref="+")

@@ -7,7 +7,7 @@ import hashlib
 import json
 from datetime import datetime, time
 
-from flask import has_request_context, request
+from flask import current_app, has_request_context, request
 from flask_login import current_user
 
 from .base import (
@@ -15,6 +15,7 @@ from .base import (
     now,
 )
 from .clinic import Clinic
+from .throttle import AddressCounter, window_start
 from ..db import database, transaction_lock
 from ..prepared import prepared
 from ..tenancy import current_clinic_id, current_scope, is_unscoped
@@ -65,6 +66,7 @@ ACTION_LABELS = {
     "admin_second_factor_enrolled": "運営二段階認証の設定",
     "admin_second_factor_reset": "運営二段階認証のリセット",
     "owner_second_factor_reset": "院長の二段階認証リセット",
+    "login_failures_suppressed": "ログイン失敗（件数のみ記録）",
 }
 
 OBJECT_LABELS = {"patient": "患者", "record": "施術録", "appointment": "予約",
@@ -139,6 +141,19 @@ class _AuditRow:
             row.row_hash = cls.compute_hash(row)
             row.save(force_insert=True)
             return row
+
+    @classmethod
+    def append_failure(cls, action, ip, detail=None, **who):
+        """A failed log-in's row (or a lockout's), unless its address already has
+        AUDIT_FAILURES_PER_HOUR of them this hour, across every chain: then it is only counted,
+        and after the hour one platform row says how many (a flood cannot grow any log)."""
+        bound = current_app.config["AUDIT_FAILURES_PER_HOUR"]
+        hour = window_start(now(), 60)
+        with database.atomic():
+            PlatformAuditLog.summarize_closed_hours(hour, bound)
+            if AddressCounter.hit("audited", ip, hour) <= bound:
+                return cls.append(action, detail=detail, ip=ip, **who)
+        return None
 
 
 class AuditLog(_AuditRow, ClinicModel):
@@ -227,3 +242,15 @@ class PlatformAuditLog(_AuditRow, BaseModel):
     def _chain_fields(cls, row):
         return [row.admin_id, row.username, row.action, row.object_type, row.object_id,
                 row.detail, row.ip, row.created_at]
+
+    @classmethod
+    def summarize_closed_hours(cls, hour, bound, limit=10):
+        """For each address whose failures of an hour before `hour` went past the bound, one
+        'login_failures_suppressed' row with the counts; then the hour's counter goes. Written
+        by the next failure from anywhere, so an hour's count is final when it is written."""
+        for counter in AddressCounter.closed("audited", hour, limit):
+            forgotten = AddressCounter.forget("audited", counter.address, counter.window_start)
+            if forgotten and counter.hits > bound:  # one process writes it, once
+                cls.append("login_failures_suppressed", ip=counter.address, detail={
+                    "hour": str(counter.window_start), "failures": counter.hits,
+                    "not_logged": counter.hits - bound})
