@@ -293,7 +293,7 @@ def login(client, clinic_code, username, password=PASSWORD, **extra):
 def fresh_code(app, model, account_id, secret):
     """The authenticator's current code. Tests log in many times within one 30-second step,
     which the replay check refuses, so the account's last used step is forgotten first."""
-    with app.app_context(), all_clinics():
+    with app.app_context(), every_clinic():
         model.update(totp_last_step=None).where(model.id == account_id).execute()
     return pyotp.TOTP(secret).now()
 

@@ -17,7 +17,7 @@ from karusaku.db import database
 from karusaku.models import Appointment, AuditLog, Clinic, MedicalRecord, Patient
 from karusaku.tenancy import clinic_context
 
-from .conftest import ON_POSTGRES, live_rows, live_tables, run_sql, sqlite_only, table_columns, trigger_off
+from .conftest import ON_POSTGRES, live_rows, role_urls, live_tables, run_sql, sqlite_only, table_columns, trigger_off
 from .routes import TENANT_TABLES
 
 CLINIC_TABLES = TENANT_TABLES  # every table with a clinic_id
@@ -447,7 +447,8 @@ def _run_on_a_small_disk(app, database_location, tmp_path, free):
               f"head -c $(( {DISK} - {free} )) /dev/zero > {disk}/filler; set +e; "
               + "; ".join(steps))
     env = {**os.environ, "KARUSAKU_DATABASE": database_location,
-           "KARUSAKU_SECRET_KEY": "test secret key"}
+           "KARUSAKU_SECRET_KEY": "test secret key",
+           **{f"KARUSAKU_{key}": url for key, url in role_urls(database_location).items()}}
     done = subprocess.run(["unshare", "-rm", "sh", "-c", script], env=env, cwd=Path.cwd(),
                           capture_output=True, text=True, timeout=300)
     if done.returncode != 0 and "mount" in done.stderr:

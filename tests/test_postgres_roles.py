@@ -16,7 +16,7 @@ from karusaku.models import TENANT_MODELS, AuditLog, Clinic
 from karusaku.plans import clinics_overview
 from karusaku.tenancy import NoClinicInContext, all_clinics, clinic_context
 
-from .conftest import ON_POSTGRES, POSTGRES_ADMIN_URL, role_urls, run_sql
+from .conftest import ON_POSTGRES, POSTGRES_ADMIN_URL, admin_login, role_urls, run_sql
 
 pytestmark = pytest.mark.skipif(not ON_POSTGRES, reason="needs KARUSAKU_TEST_POSTGRES")
 
@@ -175,10 +175,7 @@ def test_admin_counts_come_from_the_counting_functions(app, world, as_user):
     assert [entry["used"]["staff"] for entry in entries] == [3, 3]
     assert totals["rows"] > 0 and grants == [(True, True)]
     admin = app.test_client()
-    from .conftest import csrf_token
-    token = csrf_token(admin, "/admin/login")
-    admin.post("/admin/login", data={"username": "operator", "password": "correct horse battery",
-                                     "csrf_token": token})
+    assert admin_login(admin).status_code == 303
     page = admin.get("/admin").get_data(as_text=True)
     assert "clinic-a" in page and "clinic-b" in page
 
