@@ -24,6 +24,8 @@ def create_app(config=None):
     migrations.refuse_newer_schema()
     if not app.config.get("SECRET_KEY") and not db.is_missing():  # none needed until init-db
         app.config["SECRET_KEY"] = secret_key(app.instance_path)
+    if app.config.get("SECRET_KEY"):
+        db.prove_clinics_with(app.config["SECRET_KEY"])
     security.init_app(app)
     sessions.init_app(app)
     devices.init_app(app)

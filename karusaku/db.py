@@ -29,6 +29,7 @@ from peewee import (
     PostgresqlDatabase, SqliteDatabase, sqlite3,
 )
 
+from . import clinic_proof
 from .japanese import normalize_kana, normalize_phone
 from .settings import StartupRefused
 from .tenancy import NoClinicInContext, current_scope
@@ -74,10 +75,12 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 class PostgresDatabase(PostgresqlDatabase):
     """PostgreSQL whose session settings follow the tenancy context, statement by statement.
 
-    Row-level security (schema/postgresql/0006, 0009) reads `karusaku.clinic_id`. Before each
-    statement the connection's last applied value is compared with the current clinic
-    (`tenancy.current_scope()`); when it differs, `set_config(..., false)` (session
-    level, so it outlives transactions) is sent in the same round trip as the statement. So every
+    Row-level security (schema/postgresql/0006, 0009, 0010) reads `karusaku.clinic_id`, and
+    believes it only with `karusaku.clinic_proof`, which SQL as the app's role cannot make
+    (clinic_proof.py). Before each statement the connection's last applied clinic is compared
+    with the current one (`tenancy.current_scope()`); when it differs, `set_config(..., false)`
+    of both (session level, so they outlive transactions) is sent in the same round trip as the
+    statement. So every
     statement runs with the clinic of the context it was issued in, on whichever thread and
     connection, with no query at all while the scope stays the same. A rollback (of a
     transaction or a savepoint) or a failed statement can undo a set_config, so after one the
@@ -86,8 +89,13 @@ class PostgresDatabase(PostgresqlDatabase):
     """
 
     sees_every_clinic = None  # the role's BYPASSRLS (or superuser), read on first need
+    proof_key = b""  # clinic_proof.key_of(the app's secret key); the platform roles need none
 
     def _initialize_connection(self, conn):
+        self._state.scope = None
+
+    def forget_applied_scope(self):
+        """The connection's settings count as unknown: the next statement sets them again."""
         self._state.scope = None
 
     def _refuse_unscoped_as_a_held_role(self):
@@ -101,10 +109,14 @@ class PostgresDatabase(PostgresqlDatabase):
             raise NoClinicInContext("all_clinics() needs a role that sees every clinic: run "
                                     "it inside db.platform_role('operator')")
 
-    @staticmethod
-    def _settings(scope):
-        clinic_id, _ = scope
-        return "" if clinic_id is None else str(int(clinic_id))
+    def _settings(self, clinic_id):
+        """The statement that tells the connection its clinic ('' for none) with the clinic's
+        proof (clinic_proof.py): digits and hex only, so it needs no parameters and has no %."""
+        value = str(clinic_id)
+        proved = "" if value == "" else clinic_proof.proof(
+            self.proof_key, value, self.connection().get_backend_pid())
+        return (f"SELECT set_config('karusaku.clinic_id', '{value}', false),"
+                f" set_config('karusaku.clinic_proof', '{proved}', false); ")
 
     def execute_sql(self, sql, params=None):
         if not params:  # psycopg2 interpolates even an empty tuple: a bare % must stay itself
@@ -114,10 +126,9 @@ class PostgresDatabase(PostgresqlDatabase):
         scope = current_scope()
         if scope[1]:
             self._refuse_unscoped_as_a_held_role()
-        wanted = self._settings(scope)
+        wanted = ("",) if scope[0] is None else (int(scope[0]),)  # None: nothing applied yet
         if getattr(self._state, "scope", None) != wanted:
-            # The value is digits or '': the prefix needs no parameters and has no %.
-            sql = "SELECT set_config('karusaku.clinic_id', '%s', false); " % wanted + sql
+            sql = self._settings(wanted[0]) + sql
         else:
             wanted = None  # nothing to apply
         try:
@@ -382,6 +393,12 @@ def _require_transaction():
 def _connection_in_transaction():
     """PostgreSQL: True when the connection itself (not only peewee's record) is in a transaction."""
     return database.connection().get_transaction_status() != 0  # not TRANSACTION_STATUS_IDLE
+
+
+def prove_clinics_with(secret_key):
+    """PostgreSQL: the app's connections prove their clinic with the key of secret_key."""
+    if is_postgres():
+        database.obj.proof_key = clinic_proof.key_of(secret_key)
 
 
 def init_app(app):

@@ -10,13 +10,17 @@ SQL in the same transaction, for data that only the app's own functions can comp
 search keys of PostgreSQL's version 3; SQLite calls those functions from SQL instead).
 Migrations run inside `all_clinics()`: they are platform work, and see every clinic's rows. On
 PostgreSQL they run as the owner's role (`KARUSAKU_OWNER_DATABASE`), which owns what they create;
-the app's role may not create anything.
+the app's role may not create anything. There init-db also writes the key of the app's clinic
+proofs (clinic_proof.py), derived from its secret key, every time it runs.
 """
 import importlib.util
 import re
 import sqlite3
 from pathlib import Path
 
+from flask import current_app
+
+from . import clinic_proof
 from .clock import now
 from .db import (
     create_missing_file, database, dialect, is_missing, is_postgres, platform_role, refusing_errors,
@@ -87,6 +91,9 @@ def require_schema(newest=True):
     if newest and version < latest:
         raise StartupRefused(f"the database is at schema version {version} and this Karusaku "
                              f"needs {latest}: {hint}")
+    if is_postgres():
+        with refusing_errors(database):
+            clinic_proof.check(database)
 
 
 def _has_table(db, name):
@@ -139,7 +146,10 @@ def upgrade(target=None, db=None):
     export file being made) is given."""
     if db is None:
         with platform_role("owner"):
-            return _upgrade(database, target)
+            applied = _upgrade(database, target)
+            if is_postgres():
+                clinic_proof.install(database, current_app.config["SECRET_KEY"])
+            return applied
     return _upgrade(db, target)
 
 

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import peewee
 import pytest
 
-from karusaku import create_app
+from karusaku import clinic_proof, create_app, migrations
 from karusaku.audit_check import verify_audit
 from karusaku.backups import backup, export_clinic, import_clinic
 from karusaku.db import StartupRefused, database, platform_role
@@ -63,6 +63,61 @@ def test_flipping_the_old_escape_setting_shows_no_other_clinic(app, world, is_lo
                 for table in TENANT_TABLES:
                     seen = {row[0] for row in raw(f"SELECT clinic_id FROM {table}")}
                     assert seen == ({a} if clinic else set()), table
+
+
+def clinics_seen():
+    """Every tenant table's clinic ids that this connection's statements see."""
+    return {table: {row[0] for row in raw(f"SELECT DISTINCT clinic_id FROM {table}")}
+            for table in TENANT_TABLES}
+
+
+@pytest.mark.parametrize("is_local", ["true", "false"])
+def test_naming_another_clinic_in_the_setting_shows_none_of_its_rows(app, world, is_local):
+    a, b = world["a"].clinic.id, world["b"].clinic.id
+    with app.app_context(), clinic_context(a), database.atomic():
+        assert set().union(*clinics_seen().values()) == {a}
+        raw(f"SELECT set_config('karusaku.clinic_id', '{b}', {is_local})")
+        for table, seen in clinics_seen().items():
+            assert b not in seen, table
+
+
+def forge(clinic_id, proof):
+    raw("SELECT set_config('karusaku.clinic_id', %s, false),"
+        " set_config('karusaku.clinic_proof', %s, false)", (str(clinic_id), proof))
+
+
+def test_a_proof_needs_the_key_and_the_connection_it_was_made_for(app, world):
+    a, b = world["a"].clinic.id, world["b"].clinic.id
+    right_key = clinic_proof.key_of(app.config["SECRET_KEY"])
+    with app.app_context(), clinic_context(a), database.atomic():
+        own_backend = database.connection().get_backend_pid()
+        for key, backend in ((clinic_proof.key_of("a guessed secret key"), own_backend),
+                             (right_key, own_backend + 1)):  # read from another session
+            forge(b, clinic_proof.proof(key, b, backend))
+            assert set().union(*clinics_seen().values()) == set()
+        forge(b, clinic_proof.proof(right_key, b, own_backend))  # only the app's key proves
+        assert set().union(*clinics_seen().values()) == {b}
+
+
+def test_app_role_cannot_read_the_proof_key(app, world):
+    with app.app_context(), clinic_context(world["a"].clinic.id):
+        refused("SELECT * FROM karusaku_secret")
+        refused("UPDATE karusaku_secret SET inner_pad = outer_pad")
+
+
+def test_start_up_refuses_a_secret_key_that_init_db_did_not_install(app, world,
+                                                                      database_location):
+    other = create_app({"DATABASE": database_location, **role_urls(database_location),
+                        "SECRET_KEY": "another secret key", "TESTING": True})
+    with other.app_context():
+        with pytest.raises(StartupRefused, match="init-db") as error:
+            migrations.require_schema()
+        assert "\n" not in error.value.format_message()
+        migrations.upgrade()  # init-db with this key: now its proofs hold
+        migrations.require_schema()
+        with clinic_context(world["b"].clinic.id):
+            assert Clinic.select().count() == 2 and len(raw("SELECT id FROM patients")) == 1
+    database.close()
 
 
 def test_app_role_cannot_set_itself_another_role(app, world):
@@ -200,9 +255,10 @@ def test_backup_export_import_and_verify_audit_run_as_the_operator(app, world, t
     assert code == "clinic-b" and counts["patients"] == 1
 
 
-def test_platform_work_without_the_operator_url_is_one_line(database_location):
-    app = create_app({"DATABASE": database_location, "SECRET_KEY": "x", "TESTING": True})
-    result = app.test_cli_runner().invoke(args=["verify-audit"])
+def test_platform_work_without_the_operator_url_is_one_line(app, database_location):
+    bare = create_app({"DATABASE": database_location, "SECRET_KEY": app.config["SECRET_KEY"],
+                       "TESTING": True})
+    result = bare.test_cli_runner().invoke(args=["verify-audit"])
     database.close()
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
