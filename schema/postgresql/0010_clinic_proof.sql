@@ -21,13 +21,22 @@ SELECT sha256(convert_to(gen_random_uuid()::text, 'UTF8')) || sha256(convert_to(
        sha256(convert_to(gen_random_uuid()::text, 'UTF8')) || sha256(convert_to(random()::text, 'UTF8'));
 
 -- Replaced in place: the policies keep calling it (they name the function, not its text).
+-- PL/pgSQL keeps its plans for the session (a SQL function with SECURITY DEFINER would plan its
+-- body in every statement); the policies call it once per statement, as an InitPlan.
 CREATE OR REPLACE FUNCTION karusaku_clinic_id() RETURNS integer
-LANGUAGE sql STABLE SECURITY DEFINER AS $$
-    SELECT claimed.id
-    FROM (SELECT NULLIF(current_setting('karusaku.clinic_id', true), '')::integer AS id) claimed,
-         karusaku_secret s
-    WHERE current_setting('karusaku.clinic_proof', true) = encode(sha256(s.outer_pad || sha256(
-              s.inner_pad || convert_to(claimed.id || ':' || pg_backend_pid(), 'UTF8'))), 'hex')
+LANGUAGE plpgsql STABLE SECURITY DEFINER AS $$
+DECLARE
+    claimed integer := NULLIF(current_setting('karusaku.clinic_id', true), '')::integer;
+BEGIN
+    IF claimed IS NULL OR NOT EXISTS (
+        SELECT FROM karusaku_secret s
+        WHERE current_setting('karusaku.clinic_proof', true) = encode(sha256(s.outer_pad
+              || sha256(s.inner_pad || convert_to(claimed || ':' || pg_backend_pid(), 'UTF8'))),
+              'hex')) THEN
+        RETURN NULL;
+    END IF;
+    RETURN claimed;
+END;
 $$;
 
 DO $$
