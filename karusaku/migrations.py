@@ -149,8 +149,18 @@ def upgrade(target=None, db=None):
             applied = _upgrade(database, target)
             if is_postgres():
                 clinic_proof.install(database, current_app.config["SECRET_KEY"])
+                _deny_temporary_tables(database)
             return applied
     return _upgrade(db, target)
+
+
+def _deny_temporary_tables(db):
+    """PostgreSQL, as the database's owner: no temporary tables for PUBLIC (so for the app's
+    role). One named like a table would come first in the search path and take that table's
+    reads and writes for the rest of its connection, whichever clinic it then serves. (A
+    database's privileges are its own, not its template's, so every init-db says it again.)"""
+    db.execute_sql("DO $$ BEGIN EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC',"
+                   " current_database()); END $$")
 
 
 def _upgrade(db, target):

@@ -105,6 +105,12 @@ def test_app_role_cannot_read_the_proof_key(app, world):
         refused("UPDATE karusaku_secret SET inner_pad = outer_pad")
 
 
+def test_app_role_cannot_shadow_a_table_with_a_temporary_one(app, world):
+    with app.app_context(), clinic_context(world["a"].clinic.id):
+        refused("CREATE TEMPORARY TABLE patients (LIKE public.patients)")
+        refused("CREATE TEMPORARY VIEW patients AS SELECT 1")
+
+
 def test_start_up_refuses_a_secret_key_that_init_db_did_not_install(app, world,
                                                                       database_location):
     other = create_app({"DATABASE": database_location, **role_urls(database_location),
