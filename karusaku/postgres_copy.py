@@ -43,7 +43,10 @@ def _names(columns):
 
 
 def to_sqlite(value):
-    """A value as the app itself stores it in SQLite (ISO text for times, 0/1 for booleans)."""
+    """A value as the app itself stores it in SQLite (ISO text for times, 0/1 for booleans,
+    bytes for bytea)."""
+    if isinstance(value, memoryview):
+        return bytes(value)
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, datetime):
