@@ -22,7 +22,6 @@ from contextvars import ContextVar
 from datetime import datetime
 from urllib.parse import quote
 
-import click
 from flask import current_app
 from peewee import (
     DatabaseError, DatabaseProxy, InterfaceError, OperationalError, PeeweeException,
