@@ -14,8 +14,10 @@ from waitress.channel import HTTPChannel
 from waitress.server import create_server
 from waitress.task import ErrorTask
 
-from karusaku import create_app, errors, migrations
-from karusaku.db import database
+from karusaku import create_app
+from karusaku.web import errors
+from karusaku.db import migrations
+from karusaku.db.connection import database
 from karusaku.settings import StartupRefused
 
 # Measured in tests/test_run.py. waitress's defaults stop accepting at 100 connections and keep

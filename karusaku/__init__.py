@@ -1,10 +1,12 @@
 """Karusaku: charts and bookings for small manual-therapy clinics."""
 from flask import Flask
 
-from . import body_chart, cli, db, devices, errors, migrations, security, sessions, views
+from . import body_chart
+from .ops import cli
+from .db import connection as db, migrations
+from .web import devices, errors, security, sessions, views
 from .blueprints import (
-    admin, audit, auth, clinic, health, main, patients, records, reports, schedule, therapists,
-    users,
+    admin, audit, auth, clinic, health, main, patients, records, reports, schedule, therapists, users,
 )
 from .settings import from_environment, secret_key
 

@@ -13,13 +13,12 @@ from flask import current_app
 
 from . import throttle
 from .clock import now
-from .db import database
+from .db.connection import database
 from .models import (
-    PLANS, ROLES, AuditLog, Clinic, DeviceLockout, LoginSession, PlatformAdmin, PlatformAuditLog,
-    User,
+    PLANS, ROLES, AuditLog, Clinic, DeviceLockout, LoginSession, PlatformAdmin, PlatformAuditLog, User,
 )
 from .passwords import burn_time, hash_password, password_problem, verify_password
-from .tenancy import clinic_context
+from .db.tenancy import clinic_context
 
 CLINIC_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
 USERNAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

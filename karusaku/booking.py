@@ -3,10 +3,12 @@ patient or one registered on the spot, all in one write transaction."""
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .db import database
+from .db.connection import database
 from .forms import FormReader, Invalid
 from .models import Appointment, Clinic, Patient
-from .models.appointments import REPEATS, BookingConflict, check_slot, read_slot_form, repeat_starts
+from .models.appointments import (
+    REPEATS, BookingConflict, check_slot, read_slot_form, repeat_starts,
+)
 from .models.patients import read_patient_form
 
 

@@ -1013,7 +1013,7 @@ def database_path():
     """The app's SQLite file; GeneratorError for any other database."""
     from peewee import SqliteDatabase
 
-    from .db import database
+    from .db.connection import database
 
     db = getattr(database, "obj", None)
     if not isinstance(db, SqliteDatabase):
@@ -1029,7 +1029,7 @@ def generate(path, clinics, patients=DEFAULT_PATIENTS, months=DEFAULT_MONTHS,
     password_hash: the hash every generated user gets (hash one password once: Argon2 is slow).
     """
     from .clock import today as clinic_today
-    from .migrations import available
+    from .db.migrations import available
 
     if password_hash is None:
         raise GeneratorError("a password hash is needed")

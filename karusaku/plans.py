@@ -10,10 +10,10 @@ from datetime import datetime
 from peewee import fn
 
 from .clock import today
-from .db import database, is_postgres, transaction_lock
+from .db.connection import database, is_postgres, transaction_lock
 from .models import Clinic, MedicalRecord, Patient, Therapist, User
-from .prepared import prepared
-from .tenancy import all_clinics
+from .db.prepared import prepared
+from .db.tenancy import all_clinics
 
 LIMIT_LABELS = {"patients": "患者数", "therapists": "施術者数（有効）",
                 "records_this_month": "今月の施術録数"}

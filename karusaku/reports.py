@@ -10,7 +10,7 @@ from datetime import date, datetime, time
 from peewee import JOIN, SQL, PostgresqlDatabase, Select, fn
 
 from .clock import today
-from .db import database
+from .db.connection import database
 from .forms import FormReader
 from .models import Appointment, MedicalRecord, Therapist
 

@@ -21,7 +21,7 @@ from markupsafe import Markup
 from . import throttle
 from .accounts import record_success
 from .clock import now
-from .db import database
+from .db.connection import database
 from .models import AuditLog, DeviceLockout, LoginSession, PlatformAuditLog
 
 ISSUER = "Karusaku"

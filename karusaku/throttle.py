@@ -17,7 +17,7 @@ from datetime import timedelta
 from flask import current_app
 
 from .clock import now
-from .db import database
+from .db.connection import database
 from .models.throttle import AddressCounter, window_start
 
 COUNTER = "failures"

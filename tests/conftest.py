@@ -21,16 +21,16 @@ import pyotp
 import pytest
 from waitress.server import create_server
 
-from karusaku import create_app, migrations
+from karusaku import create_app
+from karusaku.db import migrations
 from karusaku.accounts import create_clinic, create_platform_admin, create_user
 from karusaku.clock import today
-from karusaku.db import acting_as, database, open_database
-from karusaku.postgres_copy import to_sqlite
+from karusaku.db.connection import acting_as, database, open_database
+from karusaku.ops.postgres_copy import to_sqlite
 from karusaku.models import (
-    Appointment, AuditLog, MedicalRecord, Patient, PlatformAdmin, RecordDraft, RecordTemplate,
-    Therapist, User,
+    Appointment, AuditLog, MedicalRecord, Patient, PlatformAdmin, RecordDraft, RecordTemplate, Therapist, User,
 )
-from karusaku.tenancy import all_clinics, clinic_context
+from karusaku.db.tenancy import all_clinics, clinic_context
 
 POSTGRES_URL = os.environ.get("KARUSAKU_TEST_POSTGRES", "")
 POSTGRES_ADMIN_URL = os.environ.get("KARUSAKU_TEST_POSTGRES_ADMIN", "")

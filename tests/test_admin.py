@@ -14,7 +14,7 @@ from karusaku.models import (
     Appointment, Clinic, LoginSession, MedicalRecord, Patient, PlatformAuditLog, User,
 )
 from karusaku.plans import clinics_overview, database_size_bytes
-from karusaku.tenancy import clinic_context
+from karusaku.db.tenancy import clinic_context
 
 CROWD = 30
 OWNER_PASSWORD = "秘密の初期パスワード-2468"

@@ -13,14 +13,14 @@ from urllib.parse import parse_qs, urlsplit
 import peewee
 import pytest
 
-from karusaku import audit_check
-from karusaku.audit_check import format_problems, verify_audit
+from karusaku.ops import audit_check
+from karusaku.ops.audit_check import format_problems, verify_audit
 from karusaku.blueprints import audit as audit_views
 from karusaku.clock import today
-from karusaku.db import database
+from karusaku.db.connection import database
 from karusaku.models import Appointment, AuditLog, MedicalRecord, Patient, PlatformAuditLog
 from karusaku.models.audit import GENESIS_HASH
-from karusaku.tenancy import clinic_context
+from karusaku.db.tenancy import clinic_context
 
 from .conftest import ON_POSTGRES, PASSWORD, every_clinic, login, run_sql, sqlite_only, trigger_off
 

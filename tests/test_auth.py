@@ -11,7 +11,7 @@ import pytest
 from .conftest import PASSWORD, admin_login, csrf_token, every_clinic, login
 from karusaku.clock import now
 from karusaku.models import AuditLog, Clinic, LoginSession, PlatformAdmin, PlatformAuditLog, User
-from karusaku.tenancy import clinic_context
+from karusaku.db.tenancy import clinic_context
 
 COOKIE = "karusaku_session"
 NEW_PASSWORD = "a brand new passphrase"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from karusaku import backups
-from karusaku.db import database
+from karusaku.ops import backups
+from karusaku.db.connection import database
 from karusaku.models import Appointment, AuditLog, Clinic, MedicalRecord, Patient
-from karusaku.tenancy import clinic_context
+from karusaku.db.tenancy import clinic_context
 
 from .conftest import ON_POSTGRES, live_rows, role_urls, live_tables, run_sql, sqlite_only, table_columns, trigger_off
 from .routes import TENANT_TABLES

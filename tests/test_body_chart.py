@@ -13,7 +13,7 @@ from werkzeug.datastructures import MultiDict
 from karusaku import body_chart
 from karusaku.body_chart import KINDS, REGIONS, dumps, loads, read_marks, render, summary
 from karusaku.forms import FormReader
-from karusaku.security import csrf
+from karusaku.web.security import csrf
 
 SVG = body_chart.SVG_PATH
 NS = "{http://www.w3.org/2000/svg}"

@@ -5,7 +5,7 @@ from datetime import datetime, time
 
 from karusaku.clock import today
 from karusaku.models import Appointment, MedicalRecord
-from karusaku.tenancy import clinic_context
+from karusaku.db.tenancy import clinic_context
 
 from .test_browser import log_in
 

@@ -12,10 +12,10 @@ from datetime import datetime, time, timedelta
 import pytest
 
 from karusaku.clock import today
-from karusaku.db import database
+from karusaku.db.connection import database
 from karusaku.models import Appointment, Clinic, MedicalRecord, Patient, RecordDraft, Therapist
 from karusaku.plans import clinic_usage, limits
-from karusaku.tenancy import clinic_context
+from karusaku.db.tenancy import clinic_context
 
 from .conftest import PASSWORD, every_clinic
 

@@ -7,11 +7,12 @@ from contextlib import closing
 import peewee
 import pytest
 
-from karusaku import create_app, migrations
-from karusaku.db import StartupRefused, database
+from karusaku import create_app
+from karusaku.db import migrations
+from karusaku.db.connection import StartupRefused, database
 from karusaku.models import AuditLog, PlatformAuditLog
 from karusaku.models.audit import GENESIS_HASH, _row_hash
-from karusaku.tenancy import clinic_context
+from karusaku.db.tenancy import clinic_context
 
 from .conftest import ON_POSTGRES, every_clinic, login, run_sql, sqlite_only, trigger_off
 

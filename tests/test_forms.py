@@ -8,8 +8,7 @@ from hypothesis import example, given, settings, strategies as st
 from werkzeug.datastructures import MultiDict
 
 from karusaku.forms import (
-    FIRST_DAY, LAST_DAY, FormReader, Invalid, page_number, parse_date, parse_datetime,
-    parse_integer, parse_month,
+    FIRST_DAY, LAST_DAY, FormReader, Invalid, page_number, parse_date, parse_datetime, parse_integer, parse_month,
 )
 from karusaku.japanese import format_wareki, parse_birth_date
 from karusaku.reports import MAX_MONTHS, Period, add_months, read_period

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from karusaku import generator
-from karusaku.audit_check import verify_audit
+from karusaku.ops.audit_check import verify_audit
 from karusaku.clock import today
 from karusaku.japanese import normalize_kana, normalize_phone
 from karusaku.models import PLANS
@@ -279,7 +279,7 @@ def test_a_log_in_between_two_clinics_does_not_break_ids_or_chains(app):
     """Others may write between two clinics (each clinic is one transaction): ids and the audit
     chains are read again inside each clinic's transaction."""
     from karusaku.models import AuditLog, PlatformAuditLog
-    from karusaku.tenancy import clinic_context
+    from karusaku.db.tenancy import clinic_context
 
     def interfere(line):
         if line.startswith("clinic 1/"):

@@ -1,7 +1,7 @@
 """GET /healthz: the bare endpoint for load balancers and the benchmark."""
 import urllib.request
 
-from karusaku.db import database
+from karusaku.db.connection import database
 
 
 def _check(status, content_type, headers, body):

@@ -5,13 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from karusaku.japanese import (
-    WEEKDAYS_JA,
-    age_on,
-    format_wareki,
-    holiday_name,
-    normalize_kana,
-    normalize_phone,
-    parse_birth_date,
+    WEEKDAYS_JA, age_on, format_wareki, holiday_name, normalize_kana, normalize_phone, parse_birth_date,
 )
 
 TODAY = date(2026, 6, 1)

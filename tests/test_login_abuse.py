@@ -16,7 +16,7 @@ import time_machine
 from .conftest import ADMIN_TOTP_SECRET, PASSWORD, every_clinic, fresh_code
 from karusaku.clock import TOKYO, now
 from karusaku.models import AuditLog, PlatformAdmin, PlatformAuditLog, User
-from karusaku.tenancy import clinic_context
+from karusaku.db.tenancy import clinic_context
 
 DEVICE_COOKIE = "karusaku_device"
 WRONG = "wrong password!!"

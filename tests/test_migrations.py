@@ -8,10 +8,11 @@ import peewee
 import pytest
 
 from .conftest import make_clinic, sqlite_only
-from karusaku import create_app, migrations
-from karusaku.db import database
+from karusaku import create_app
+from karusaku.db import migrations
+from karusaku.db.connection import database
 from karusaku.models import User
-from karusaku.tenancy import clinic_context
+from karusaku.db.tenancy import clinic_context
 
 # PostgreSQL's migrations are checked in test_postgres.py.
 pytestmark = sqlite_only("schema/sqlite/, sqlite_master and PRAGMA index_info")

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from karusaku.clock import today
 from karusaku.models import Appointment, Clinic, Patient
 from karusaku.models.patients import GENDERS, read_patient_form
-from karusaku.tenancy import clinic_context
+from karusaku.db.tenancy import clinic_context
 
 
 def text(response):

@@ -10,12 +10,13 @@ import peewee
 import pytest
 from flask import jsonify
 
-from karusaku import create_app, migrations
-from karusaku.audit_check import verify_audit
+from karusaku import create_app
+from karusaku.db import migrations
+from karusaku.ops.audit_check import verify_audit
 from karusaku.clock import today
-from karusaku.db import StartupRefused, database, open_database, platform_role
+from karusaku.db.connection import StartupRefused, database, open_database, platform_role
 from karusaku.models import TENANT_MODELS, Appointment, Patient
-from karusaku.tenancy import all_clinics, clinic_context
+from karusaku.db.tenancy import all_clinics, clinic_context
 
 from .conftest import (
     ON_POSTGRES, POSTGRES_ADMIN_URL, every_clinic, make_clinic, role_urls,
@@ -263,7 +264,7 @@ def test_simultaneous_registrations_get_consecutive_chart_numbers(app, world, li
 
 
 def test_locks_outside_a_transaction_are_refused(app, world):
-    from karusaku.db import lock_for_update, transaction_lock
+    from karusaku.db.connection import lock_for_update, transaction_lock
     from karusaku.models import Therapist
 
     with app.app_context(), clinic_context(world["a"].clinic.id):

@@ -9,9 +9,10 @@ import sqlite3
 
 import pytest
 
-from karusaku import generator, migrations
-from karusaku.audit_check import verify_audit
-from karusaku.db import open_database
+from karusaku import generator
+from karusaku.db import migrations
+from karusaku.ops.audit_check import verify_audit
+from karusaku.db.connection import open_database
 from karusaku.models import TENANT_MODELS
 from karusaku.passwords import hash_password
 

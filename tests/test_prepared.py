@@ -5,8 +5,8 @@ import pytest
 
 from karusaku.models import Appointment, Clinic, Patient
 from karusaku.models.base import ClinicModel
-from karusaku.prepared import prepared
-from karusaku.tenancy import NoClinicInContext, clinic_context
+from karusaku.db.prepared import prepared
+from karusaku.db.tenancy import NoClinicInContext, clinic_context
 
 from .conftest import every_clinic
 
@@ -99,7 +99,7 @@ def test_with_id_is_scoped(app, world):
 
 
 def test_one_row_inserts_are_compiled_once_and_stored_as_peewee_would(app, world):
-    from karusaku.prepared import PreparedInsert
+    from karusaku.db.prepared import PreparedInsert
 
     a = world["a"]
     with app.app_context(), clinic_context(a.clinic.id):
@@ -119,7 +119,7 @@ def test_one_row_inserts_are_compiled_once_and_stored_as_peewee_would(app, world
 
 
 def test_an_insert_leaving_a_default_out_is_not_compiled(app, world):
-    from karusaku.prepared import PreparedInsert
+    from karusaku.db.prepared import PreparedInsert
 
     a = world["a"]
     with app.app_context(), clinic_context(a.clinic.id):

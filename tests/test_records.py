@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from karusaku.accounts import create_user
 from karusaku.body_chart import REGIONS, summary
 from karusaku.clock import today
-from karusaku.db import database
+from karusaku.db.connection import database
 from karusaku.models import (
     Appointment, AuditLog, Clinic, MedicalRecord, Patient, RecordDraft, RecordTemplate, Therapist,
 )
 from karusaku.models.records import MAX_TEXT, RecordRevision
-from karusaku.tenancy import clinic_context
-from karusaku.views import date_ja
+from karusaku.db.tenancy import clinic_context
+from karusaku.web.views import date_ja
 
 from .conftest import PASSWORD, Session, insert_sql, login, run_sql
 from .routes import snapshot

@@ -6,10 +6,10 @@ import sqlite3
 
 import pytest
 
-from karusaku import backups
-from karusaku.audit_check import verify_audit
+from karusaku.ops import backups
+from karusaku.ops.audit_check import verify_audit
 from karusaku.models import AuditLog, Clinic
-from karusaku.tenancy import clinic_context
+from karusaku.db.tenancy import clinic_context
 
 from .conftest import live_rows, live_tables
 from .test_backups import full  # noqa: F401 - the fixture

@@ -5,9 +5,9 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from karusaku.clock import today
-from karusaku.db import database
+from karusaku.db.connection import database
 from karusaku.models import Appointment, AuditLog, Clinic, Patient, Therapist
-from karusaku.tenancy import clinic_context
+from karusaku.db.tenancy import clinic_context
 
 from .conftest import every_clinic
 

@@ -10,7 +10,7 @@ import pytest
 
 from karusaku.clock import now
 from karusaku.models import AuditLog, Clinic, LoginSession, PlatformAdmin, PlatformAuditLog, User
-from karusaku.tenancy import clinic_context
+from karusaku.db.tenancy import clinic_context
 
 from .conftest import PASSWORD, Session, every_clinic, admin_login, csrf_token, login
 

@@ -6,7 +6,7 @@ import pytest
 
 from karusaku.models import AuditLog, Clinic
 from karusaku.models.clinic import read_settings_form
-from karusaku.tenancy import clinic_context
+from karusaku.db.tenancy import clinic_context
 from werkzeug.datastructures import MultiDict
 
 GOOD = {"name": "A整骨院 本院", "address": "東京都千代田区1-1", "phone": "03-0000-0000",

@@ -10,8 +10,9 @@ import sqlite3
 
 import pytest
 
-from karusaku import cli, create_app
-from karusaku.db import database
+from karusaku.ops import cli
+from karusaku import create_app
+from karusaku.db.connection import database
 
 from .conftest import PASSWORD, sqlite_only
 from .serving import environment, flask, init_db, run_py

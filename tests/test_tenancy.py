@@ -13,10 +13,9 @@ import pytest
 
 from karusaku.clock import now, today
 from karusaku.models import (
-    TENANT_MODELS, Appointment, AuditLog, Clinic, MedicalRecord, Patient, RecordDraft,
-    RecordRevision, RecordTemplate, Therapist, User,
+    TENANT_MODELS, Appointment, AuditLog, Clinic, MedicalRecord, Patient, RecordDraft, RecordRevision, RecordTemplate, Therapist, User,
 )
-from karusaku.tenancy import NoClinicInContext, clinic_context
+from karusaku.db.tenancy import NoClinicInContext, clinic_context
 
 from .conftest import ON_POSTGRES, every_clinic, run_sql
 

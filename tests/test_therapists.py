@@ -2,7 +2,7 @@
 import pytest
 
 from karusaku.models import AuditLog, Clinic, Therapist
-from karusaku.tenancy import clinic_context
+from karusaku.db.tenancy import clinic_context
 
 from .conftest import run_sql
 

@@ -1,7 +1,7 @@
 """views.url_pattern / fixed_url: cached URLs give what url_for gives, under any script root."""
 from flask import url_for
 
-from karusaku.views import fixed_url, url_pattern
+from karusaku.web.views import fixed_url, url_pattern
 
 
 def test_a_pattern_formats_to_url_for(app):

@@ -1,6 +1,6 @@
 """Staff accounts managed by the owner: create, disable, reset a password."""
 from karusaku.models import AuditLog, LoginSession, User
-from karusaku.tenancy import clinic_context
+from karusaku.db.tenancy import clinic_context
 
 from .conftest import PASSWORD, login
 

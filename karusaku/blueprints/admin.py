@@ -5,15 +5,16 @@ These pages show clinics and counts only, never a patient's name, a record or a 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
-from .. import accounts, devices, htmx, second_factor, second_step, sessions
-from ..access import get_or_404
+from .. import accounts, second_factor
+from ..web import devices, htmx, second_step, sessions
+from ..web.access import get_or_404
 from ..accounts import AccountError, authenticate_admin
 from ..forms import FormReader, Invalid
 from ..models import PLANS, Clinic, User
 from ..models.clinic import (
     CLINIC_STATUSES, describe_clinic_event, read_new_clinic_form, read_plan_form,
 )
-from ..tenancy import clinic_context
+from ..db.tenancy import clinic_context
 from ..plans import LIMIT_LABELS, clinic_overview, clinics_overview, database_size_bytes
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

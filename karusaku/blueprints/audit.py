@@ -9,14 +9,14 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, current_app, request
 
-from .. import htmx
-from ..access import require_staff, roles
+from ..web import htmx
+from ..web.access import require_staff, roles
 from ..clock import now
 from ..forms import FormReader, page_number
 from ..models import ROLES, Appointment, AuditLog, Clinic, Patient, User
 from ..models.audit import ACTION_LABELS, OBJECT_LABELS
-from ..tenancy import clinic_context
-from ..views import history_label
+from ..db.tenancy import clinic_context
+from ..web.views import history_label
 
 bp = Blueprint("audit", __name__)
 bp.before_request(require_staff)

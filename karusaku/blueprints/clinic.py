@@ -2,16 +2,15 @@
 from flask import Blueprint, flash, request, send_file, url_for
 from flask_login import current_user
 
-from .. import backups, htmx, sessions
-from ..access import require_staff, roles
+from ..ops import backups
+from ..web import htmx, sessions
+from ..web.access import require_staff, roles
 from ..forms import FormReader, Invalid
 from ..models import Clinic
-from ..models.clinic import (
-    SECOND_FACTOR_RULES, SLOT_CHOICES, WEEKDAY_LABELS, read_settings_form,
-)
+from ..models.clinic import SECOND_FACTOR_RULES, SLOT_CHOICES, WEEKDAY_LABELS, read_settings_form
 from ..plans import LIMIT_LABELS, clinic_usage, limits
 from ..clock import today as clinic_today
-from ..tenancy import current_clinic_id
+from ..db.tenancy import current_clinic_id
 
 bp = Blueprint("clinic", __name__)
 bp.before_request(require_staff)

@@ -2,8 +2,8 @@
 from flask import Blueprint
 from flask_login import current_user
 
-from .. import htmx
-from ..access import require_staff
+from ..web import htmx
+from ..web.access import require_staff
 from ..clock import today
 from ..models import Appointment, Therapist
 

@@ -2,12 +2,12 @@
 from flask import Blueprint, current_app, request, url_for
 from flask_login import current_user
 
-from .. import htmx
-from ..access import get_or_404, names_object, require_staff, roles
+from ..web import htmx
+from ..web.access import get_or_404, names_object, require_staff, roles
 from ..forms import Invalid, page_number
 from ..models import MedicalRecord, Patient
 from ..models.patients import EDITABLE, GENDERS, SEARCH_MAX_LENGTH, read_patient_form
-from ..notices import notice
+from ..web.notices import notice
 from ..plans import PlanLimitReached
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")

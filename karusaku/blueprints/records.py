@@ -4,9 +4,9 @@ every read and write of it goes to the audit log."""
 from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user
 
-from .. import htmx
+from ..web import htmx
 from ..body_chart import read_marks
-from ..access import get_or_404, names_object, require_staff, roles
+from ..web.access import get_or_404, names_object, require_staff, roles
 from ..clock import today
 from ..forms import FormReader, Invalid, parse_integer
 from ..models import (

@@ -1,11 +1,11 @@
 """Reports for owners: visits, new versus returning patients, no-shows, as SVG charts."""
 from flask import Blueprint, request
 
-from .. import htmx
-from ..access import require_staff, roles
+from ..web import htmx
+from ..web.access import require_staff, roles
 from ..forms import Invalid
 from ..reports import build, percent, read_period
-from ..svg_charts import bar_chart, hbar_chart, line_chart
+from ..web.svg_charts import bar_chart, hbar_chart, line_chart
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 bp.before_request(require_staff)

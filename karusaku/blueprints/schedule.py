@@ -4,14 +4,17 @@ from datetime import timedelta
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
-from .. import booking, htmx
-from ..access import get_or_404, names_object, require_staff, roles
+from .. import booking
+from ..web import htmx
+from ..web.access import get_or_404, names_object, require_staff, roles
 from ..clock import today
 from ..forms import FormReader, Invalid, parse_integer
-from ..grid_html import GridHTML
+from ..web.grid_html import GridHTML
 from ..models import Appointment, MedicalRecord, Patient, Therapist
-from ..models.appointments import ACTION_LABELS, REPEATS, BookingConflict, check_slot, read_slot_form
-from ..notices import notice
+from ..models.appointments import (
+    ACTION_LABELS, REPEATS, BookingConflict, check_slot, read_slot_form,
+)
+from ..web.notices import notice
 from ..plans import PlanLimitReached
 from ..schedule import day_grid, day_info, week_grid
 

@@ -2,8 +2,8 @@
 from flask import Blueprint, flash, request, url_for
 from flask_login import current_user
 
-from .. import htmx, sessions
-from ..access import get_or_404, names_object, require_staff, roles
+from ..web import htmx, sessions
+from ..web.access import get_or_404, names_object, require_staff, roles
 from ..forms import FormReader, Invalid
 from ..models import Therapist
 from ..models.therapists import STATUSES, read_therapist_form

@@ -2,8 +2,9 @@
 from flask import Blueprint, flash, request, url_for
 from flask_login import current_user
 
-from .. import htmx, second_factor, sessions
-from ..access import get_or_404, names_object, require_staff, roles
+from ..web import htmx, sessions
+from .. import second_factor
+from ..web.access import get_or_404, names_object, require_staff, roles
 from ..accounts import AccountError, create_user, set_active, set_password
 from ..models import ROLES, User
 

@@ -2,10 +2,9 @@
 from flask_login import UserMixin
 
 from .base import (
-    BaseModel, BooleanField, CharField, ClinicModel, DateTimeField, ForeignKeyField,
-    IntegerField, TextField, created_at,
+    BaseModel, BooleanField, CharField, ClinicModel, DateTimeField, ForeignKeyField, IntegerField, TextField, created_at,
 )
-from ..prepared import prepared
+from ..db.prepared import prepared
 from .clinic import Clinic
 
 ROLES = {"owner": "院長/管理者", "therapist": "施術者", "receptionist": "受付"}

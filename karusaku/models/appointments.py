@@ -6,12 +6,14 @@ row, so that of two bookings of one slot at the same moment exactly one succeeds
 from datetime import datetime, time, timedelta
 
 from ..clock import now, today
-from ..db import as_datetime, database, lock_for_update
+from ..db.connection import as_datetime, database, lock_for_update
 from ..forms import Invalid
-from ..prepared import prepared
+from ..db.prepared import prepared
 from .accounts import User
 from .audit import AuditLog
-from .base import CharField, ClinicModel, DateTimeField, ForeignKeyField, IntegerField, TextField, created_at
+from .base import (
+    CharField, ClinicModel, DateTimeField, ForeignKeyField, IntegerField, TextField, created_at,
+)
 from .clinic import Clinic
 from .patients import Patient
 from .therapists import Therapist

@@ -11,14 +11,13 @@ from flask import current_app, has_request_context, request
 from flask_login import current_user
 
 from .base import (
-    BaseModel, CharField, ClinicModel, DateTimeField, ForeignKeyField, IntegerField, TextField,
-    now,
+    BaseModel, CharField, ClinicModel, DateTimeField, ForeignKeyField, IntegerField, TextField, now,
 )
 from .clinic import Clinic
 from .throttle import AddressCounter, window_start
-from ..db import database, transaction_lock
-from ..prepared import prepared
-from ..tenancy import current_clinic_id, current_scope, is_unscoped
+from ..db.connection import database, transaction_lock
+from ..db.prepared import prepared
+from ..db.tenancy import current_clinic_id, current_scope, is_unscoped
 
 GENESIS_HASH = "0" * 64
 

@@ -5,9 +5,9 @@ from peewee import (
 )
 
 from ..clock import now
-from ..db import database
-from ..prepared import PreparedInsert, prepared
-from ..tenancy import TenantModel
+from ..db.connection import database
+from ..db.prepared import PreparedInsert, prepared
+from ..db.tenancy import TenantModel
 
 
 class _FindById:

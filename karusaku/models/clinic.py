@@ -123,14 +123,14 @@ class Clinic(BaseModel):
     @classmethod
     def current(cls):
         """The logged-in user's clinic."""
-        from ..tenancy import current_clinic_id
+        from ..db.tenancy import current_clinic_id
 
         return cls.with_id(current_clinic_id())
 
     @classmethod
     def revise_settings(cls, clinic_id, by=None, ip="", **fields):
         """Change one clinic's settings (only SETTINGS_FIELDS) and log what changed."""
-        from ..db import database
+        from ..db.connection import database
         from .audit import AuditLog
 
         unknown = set(fields) - set(SETTINGS_FIELDS)
@@ -184,7 +184,7 @@ class Clinic(BaseModel):
     def change_plan(self, subscription_plan, max_patients, ip=""):
         """Set the plan and the patient limit override (None: the plan's limit); logs
         before/after in the platform audit log. Returns what changed ({} when nothing did)."""
-        from ..db import database
+        from ..db.connection import database
         from .audit import PlatformAuditLog
 
         wanted = {"subscription_plan": subscription_plan, "max_patients": max_patients}
@@ -201,7 +201,7 @@ class Clinic(BaseModel):
     def set_status(self, status, ip=""):
         """Suspend or reactivate the clinic. Suspending ends every login session of its users.
         Logs before/after; returns False when the clinic already had that status."""
-        from ..db import database
+        from ..db.connection import database
         from .accounts import LoginSession
         from .audit import PlatformAuditLog
 
@@ -222,7 +222,7 @@ class Clinic(BaseModel):
 
     def owner_second_factors(self):
         """(owners with a second factor, owners): counts only, for the operator's page."""
-        from ..tenancy import clinic_context
+        from ..db.tenancy import clinic_context
         from .accounts import User
 
         with clinic_context(self.id):

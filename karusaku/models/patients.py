@@ -5,14 +5,13 @@ import re
 from peewee import OP, SQL, Expression, NodeList, Value, fn
 
 from ..clock import now, today
-from ..db import database, transaction_lock
+from ..db.connection import database, transaction_lock
 from ..forms import FormReader
-from ..prepared import prepared
+from ..db.prepared import prepared
 from ..japanese import age_on, format_wareki, normalize_kana, normalize_phone
-from ..tenancy import current_clinic_id
+from ..db.tenancy import current_clinic_id
 from .base import (
-    BooleanField, CharField, ClinicModel, DateField, DateTimeField, ForeignKeyField,
-    IntegerField, TextField, created_at,
+    BooleanField, CharField, ClinicModel, DateField, DateTimeField, ForeignKeyField, IntegerField, TextField, created_at,
 )
 from .clinic import Clinic
 

@@ -11,15 +11,14 @@ import json
 from peewee import JOIN, SQL, fn
 
 from ..clock import now
-from ..db import database
+from ..db.connection import database
 from ..forms import FormReader
-from ..prepared import prepared
+from ..db.prepared import prepared
 from .accounts import User
 from .appointments import Appointment
 from .audit import AuditLog
 from .base import (
-    CharField, ClinicModel, DateField, DateTimeField, ForeignKeyField, IntegerField, TextField,
-    created_at,
+    CharField, ClinicModel, DateField, DateTimeField, ForeignKeyField, IntegerField, TextField, created_at,
 )
 from .clinic import Clinic
 from .patients import Patient

@@ -2,9 +2,9 @@
 from peewee import JOIN
 
 from ..clock import now
-from ..db import database
+from ..db.connection import database
 from ..forms import FormReader
-from ..prepared import prepared
+from ..db.prepared import prepared
 from .accounts import User
 from .base import CharField, ClinicModel, DateTimeField, ForeignKeyField, created_at
 from .clinic import Clinic

@@ -6,7 +6,7 @@ short write transaction, and an upsert, so that several app processes count toge
 from datetime import datetime, time, timedelta
 
 from .base import BaseModel, CharField, DateTimeField, IntegerField, now
-from ..db import database
+from ..db.connection import database
 
 
 def window_start(moment, minutes):

@@ -9,7 +9,7 @@ name another clinic but cannot prove it.
 import hashlib
 import hmac
 
-from .settings import StartupRefused
+from ..settings import StartupRefused
 
 _PURPOSE = b"karusaku clinic proof"
 _BLOCK = 64  # SHA-256's block size: HMAC pads the key to it

@@ -17,13 +17,15 @@ import click
 from flask.cli import with_appcontext
 from peewee import PeeweeException
 
-from . import backups, demo, generator, migrations, postgres_copy
+from . import backups, demo, postgres_copy
+from .. import generator
+from ..db import migrations
 from .audit_check import format_problems, verify_audit
-from .db import is_postgres, platform_role
-from .accounts import AccountError, create_clinic, create_platform_admin, create_user
-from .models import ROLES, Clinic, PLANS
-from .passwords import hash_password
-from .tenancy import clinic_context
+from ..db.connection import is_postgres, platform_role
+from ..accounts import AccountError, create_clinic, create_platform_admin, create_user
+from ..models import ROLES, Clinic, PLANS
+from ..passwords import hash_password
+from ..db.tenancy import clinic_context
 
 
 def one_line_errors(command):

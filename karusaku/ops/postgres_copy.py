@@ -20,10 +20,10 @@ from datetime import date, datetime
 from graphlib import TopologicalSorter
 from pathlib import Path
 
-from . import migrations
-from .db import database, platform_role
+from ..db import migrations
+from ..db.connection import database, platform_role
 from .restore_checks import open_untrusted
-from .tenancy import all_clinics, clinic_context
+from ..db.tenancy import all_clinics, clinic_context
 
 BATCH = 2000
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from peewee import Table
 
 from .audit_check import chain_problem
-from .models import AuditLog
-from .db import database
-from .tenancy import all_clinics
+from ..models import AuditLog
+from ..db.connection import database
+from ..db.tenancy import all_clinics
 
 IDS_PER_QUERY = 500
 NOT_A_CLINICS_TABLE = {"clinics", "schema_migrations"}

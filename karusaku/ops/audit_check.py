@@ -8,10 +8,10 @@ Platform-wide work: it reads every clinic's rows (on PostgreSQL as the operator'
 from dataclasses import dataclass
 from itertools import groupby
 
-from .db import platform_role
-from .models import AuditLog, PlatformAuditLog
-from .models.audit import GENESIS_HASH
-from .tenancy import all_clinics
+from ..db.connection import platform_role
+from ..models import AuditLog, PlatformAuditLog
+from ..models.audit import GENESIS_HASH
+from ..db.tenancy import all_clinics
 
 
 @dataclass(frozen=True)

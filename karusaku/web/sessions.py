@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 from flask import current_app, g, redirect, request, session, url_for
 from flask_login import LoginManager, current_user, login_user, logout_user
 
-from .clock import now
-from .models import LoginSession, PlatformAdmin, User
-from .tenancy import clinic_context, reset_current_clinic, set_current_clinic
+from ..clock import now
+from ..models import LoginSession, PlatformAdmin, User
+from ..db.tenancy import clinic_context, reset_current_clinic, set_current_clinic
 from . import devices, htmx
 
 login_manager = LoginManager()

@@ -5,7 +5,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from . import htmx
-from .throttle import Throttled
+from ..throttle import Throttled
 
 MESSAGES = {
     400: "リクエストが正しくありません。ページを読み込み直してから、もう一度お試しください。",

@@ -21,15 +21,14 @@ from pathlib import Path
 from flask import current_app
 
 from . import clinic_proof
-from .clock import now
-from .db import (
-    create_missing_file, database, dialect, is_missing, is_postgres, platform_role, refusing_errors,
-    safe_location,
+from ..clock import now
+from .connection import (
+    create_missing_file, database, dialect, is_missing, is_postgres, platform_role, refusing_errors, safe_location,
 )
-from .settings import StartupRefused
+from ..settings import StartupRefused
 from .tenancy import all_clinics
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schema"
 _FILE_NAME = re.compile(r"^(\d{4})_(\w+)\.sql$")
 _APPLIED_AT_TYPE = {"sqlite": "DATETIME", "postgresql": "TIMESTAMP"}
 

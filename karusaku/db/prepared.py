@@ -28,7 +28,7 @@ import inspect
 from peewee import ROW, Node, _WriteQuery
 
 from . import tenancy
-from .db import database
+from .connection import database
 
 
 class Param(Node):

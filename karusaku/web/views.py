@@ -7,9 +7,9 @@ from flask_login import current_user
 import json
 
 from . import notices
-from .japanese import WEEKDAYS_JA
-from .models import STATUSES
-from .models.records import revision_changes
+from ..japanese import WEEKDAYS_JA
+from ..models import STATUSES
+from ..models.records import revision_changes
 
 # (endpoint, label, roles that see it); entries whose endpoint is not registered are skipped.
 NAVIGATION = [

@@ -29,8 +29,8 @@ from peewee import (
 )
 
 from . import clinic_proof
-from .japanese import normalize_kana, normalize_phone
-from .settings import StartupRefused
+from ..japanese import normalize_kana, normalize_phone
+from ..settings import StartupRefused
 from .tenancy import NoClinicInContext, current_scope
 
 _platform_database = ContextVar("platform_database", default=None)
