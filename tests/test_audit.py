@@ -346,8 +346,7 @@ def _second_patient(app, a):
     with app.app_context(), clinic_context(a.clinic.id):
         patient = Patient.register(name="佐藤 花子", name_kana="サトウ ハナコ")
         appointment = Appointment.book(patient, a.therapist,
-                                       datetime.combine(today(), time(15, 0)), 30,
-                                       by=a.users["owner"])
+                                       datetime.combine(today(), time(15, 0)), 30)
         record = MedicalRecord.write(patient, a.users["therapist"], therapist=a.therapist,
                                      visit_date=today(), symptoms="肩こり")
         # a detail naming another patient whose id begins with this one's

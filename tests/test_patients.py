@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from karusaku.clock import today
 from karusaku.models import Appointment, Clinic, Patient
-from karusaku.models.patients import GENDERS, read_patient_form
+from karusaku.forms.patients import read_patient_form
+from karusaku.models.patients import GENDERS
 from karusaku.db.tenancy import clinic_context
 
 

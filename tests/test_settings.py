@@ -5,7 +5,7 @@ from datetime import date, time
 import pytest
 
 from karusaku.models import AuditLog, Clinic
-from karusaku.models.clinic import read_settings_form
+from karusaku.forms.clinic import read_settings_form
 from karusaku.db.tenancy import clinic_context
 from werkzeug.datastructures import MultiDict
 

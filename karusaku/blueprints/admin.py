@@ -8,14 +8,14 @@ from flask_login import current_user
 from .. import accounts, second_factor
 from ..web import devices, htmx, second_step, sessions
 from ..web.access import get_or_404
-from ..accounts import AccountError, authenticate_admin
-from ..forms import FormReader, Invalid
+from ..accounts import authenticate_admin
+from ..forms import FormReader
+from ..forms.clinic import read_new_clinic_form, read_plan_form
 from ..models import PLANS, Clinic, User
-from ..models.clinic import (
-    CLINIC_STATUSES, describe_clinic_event, read_new_clinic_form, read_plan_form,
-)
+from ..models.clinic import CLINIC_STATUSES, describe_clinic_event
 from ..db.tenancy import clinic_context
 from ..plans import LIMIT_LABELS, clinic_overview, clinics_overview, database_size_bytes
+from ..web.refusals import answers_refusals
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -95,19 +95,21 @@ def new_clinic():
     return _new_form()
 
 
-@bp.post("/clinics")
-def create_clinic():
+def _new_form_again(status, errors):
+    """The form as typed (not the password), an account rule's message on the form's field."""
     typed = {key: value for key, value in FormReader(request.form).values().items()
              if key not in ("owner_password", "csrf_token")}
-    try:
-        fields = read_new_clinic_form(request.form)
-        clinic = accounts.create_clinic(
-            fields.pop("code"), fields.pop("name"), fields.pop("subscription_plan"),
-            fields.pop("owner_username"), fields.pop("owner_password"), **fields)
-    except Invalid as error:
-        return _new_form(422, typed, error.errors)
-    except AccountError as error:
-        return _new_form(422, typed, {ACCOUNT_FIELDS.get(error.field, error.field): str(error)})
+    return _new_form(status, typed, {ACCOUNT_FIELDS.get(key, key): message
+                                     for key, message in errors.items()})
+
+
+@bp.post("/clinics")
+@answers_refusals(_new_form_again)
+def create_clinic():
+    fields = read_new_clinic_form(request.form)
+    clinic = accounts.create_clinic(
+        fields.pop("code"), fields.pop("name"), fields.pop("subscription_plan"),
+        fields.pop("owner_username"), fields.pop("owner_password"), **fields)
     flash(f"医院「{clinic.name}」（{clinic.code}）を登録しました。")
     return htmx.see_other(url_for("admin.index"))
 
@@ -129,16 +131,17 @@ def clinic(clinic_id):
     return _clinic_page(get_or_404(Clinic, clinic_id))
 
 
+def _plan_again(status, errors, clinic_id):
+    typed = {key: request.form.get(key, "") for key in ("subscription_plan", "max_patients")}
+    return _clinic_page(get_or_404(Clinic, clinic_id), status, typed, errors)
+
+
 @bp.post("/clinics/<int:clinic_id>/plan")
+@answers_refusals(_plan_again)
 def change_plan(clinic_id):
     clinic = get_or_404(Clinic, clinic_id)
-    try:
-        fields = read_plan_form(request.form)
-    except Invalid as error:
-        typed = {key: request.form.get(key, "") for key in ("subscription_plan", "max_patients")}
-        return _clinic_page(clinic, 422, typed, error.errors)
-    changed = clinic.change_plan(fields["subscription_plan"], fields["max_patients"],
-                                 ip=sessions.client_ip())
+    fields = read_plan_form(request.form)
+    changed = clinic.change_plan(fields["subscription_plan"], fields["max_patients"])
     flash("プランと上限を変更しました。" if changed else "変更はありませんでした。")
     return htmx.see_other(url_for("admin.clinic", clinic_id=clinic.id))
 
@@ -149,7 +152,7 @@ def change_status(clinic_id):
     status = request.form.get("status", "")
     if status not in CLINIC_STATUSES:
         return _clinic_page(clinic, 422, errors={"status": "状態を選んでください"})
-    if not clinic.set_status(status, ip=sessions.client_ip()):
+    if not clinic.set_status(status):
         flash(f"この医院は既に{CLINIC_STATUSES[status]}です。")
     elif status == "active":
         flash("医院の利用を再開しました。")

@@ -1,16 +1,17 @@
 """The clinic's settings (hours, slot length, details) and its usage against the plan."""
 from flask import Blueprint, flash, request, send_file, url_for
-from flask_login import current_user
 
 from ..ops import backups
-from ..web import htmx, sessions
+from ..web import htmx
 from ..web.access import require_staff, roles
-from ..forms import FormReader, Invalid
+from ..forms import FormReader
+from ..forms.clinic import read_settings_form
 from ..models import Clinic
-from ..models.clinic import SECOND_FACTOR_RULES, SLOT_CHOICES, WEEKDAY_LABELS, read_settings_form
+from ..models.clinic import SECOND_FACTOR_RULES, SLOT_CHOICES, WEEKDAY_LABELS
 from ..plans import LIMIT_LABELS, clinic_usage, limits
 from ..clock import today as clinic_today
 from ..db.tenancy import current_clinic_id
+from ..web.refusals import answers_refusals
 
 bp = Blueprint("clinic", __name__)
 bp.before_request(require_staff)
@@ -40,17 +41,17 @@ def settings():
     return _page()
 
 
+def _settings_again(status, errors):
+    form = FormReader(request.form).values()
+    form["closed_weekdays"] = request.form.getlist("closed_weekdays")
+    return _page(status, form, errors)
+
+
 @bp.post("/settings")
 @roles("owner")
+@answers_refusals(_settings_again)
 def update_settings():
-    try:
-        fields = read_settings_form(request.form)
-    except Invalid as error:
-        form = FormReader(request.form).values()
-        form["closed_weekdays"] = request.form.getlist("closed_weekdays")
-        return _page(422, form, error.errors)
-    Clinic.revise_settings(current_clinic_id(), by=current_user, ip=sessions.client_ip(),
-                           **fields)
+    Clinic.revise_settings(current_clinic_id(), **read_settings_form(request.form))
     flash("設定を保存しました。")
     return htmx.see_other(url_for("clinic.settings"))
 
@@ -62,8 +63,7 @@ def update_second_factor_rule():
     rule = request.form.get("second_factor_required", "")
     if rule not in SECOND_FACTOR_RULES:
         return _page(422, errors={"second_factor_required": "二段階認証の設定を選んでください"})
-    Clinic.revise_settings(current_clinic_id(), by=current_user, ip=sessions.client_ip(),
-                           second_factor_required=rule)
+    Clinic.revise_settings(current_clinic_id(), second_factor_required=rule)
     flash(f"二段階認証を「{SECOND_FACTOR_RULES[rule]}」にしました。次のログインから適用されます。")
     return htmx.see_other(url_for("clinic.settings"))
 

@@ -4,11 +4,12 @@ from flask_login import current_user
 
 from ..web import htmx
 from ..web.access import get_or_404, names_object, require_staff, roles
-from ..forms import Invalid, page_number
+from ..forms import page_number
+from ..forms.patients import read_patient_form
 from ..models import MedicalRecord, Patient
-from ..models.patients import EDITABLE, GENDERS, SEARCH_MAX_LENGTH, read_patient_form
+from ..models.patients import EDITABLE, GENDERS, SEARCH_MAX_LENGTH
 from ..web.notices import notice
-from ..plans import PlanLimitReached
+from ..web.refusals import answers_refusals
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 bp.before_request(require_staff)
@@ -68,13 +69,9 @@ def new():
 
 @bp.post("")
 @roles(*EDITORS)
+@answers_refusals(lambda status, errors: _form(values=_typed(), errors=errors, status=status))
 def create():
-    try:
-        patient = Patient.register(**read_patient_form(request.form))
-    except Invalid as error:
-        return _form(values=_typed(), errors=error.errors, status=422)
-    except PlanLimitReached as error:
-        return _form(values=_typed(), errors={"form": str(error)}, status=403)
+    patient = Patient.register(**read_patient_form(request.form))
     notice("patient_registered", patient)
     return htmx.see_other(url_for("patients.show", patient_id=patient.id))
 
@@ -96,13 +93,15 @@ def edit(patient_id):
     return _form(patient, _current(patient))
 
 
+def _form_again(status, errors, patient_id):
+    return _form(get_or_404(Patient, patient_id), _typed(), errors, status)
+
+
 @bp.post("/<int:patient_id>")
 @roles(*EDITORS)
+@answers_refusals(_form_again)
 def update(patient_id):
     patient = get_or_404(Patient, patient_id)
-    try:
-        patient.revise(**read_patient_form(request.form))
-    except Invalid as error:
-        return _form(patient, _typed(), error.errors, status=422)
+    patient.revise(**read_patient_form(request.form))
     notice("patient_updated", patient)
     return htmx.see_other(url_for("patients.show", patient_id=patient.id))

@@ -8,14 +8,15 @@ from ..web import htmx
 from ..body_chart import read_marks
 from ..web.access import get_or_404, names_object, require_staff, roles
 from ..clock import today
-from ..forms import FormReader, Invalid, parse_integer
+from ..forms import FormReader, parse_integer
+from ..forms.records import (
+    read_delete_form, read_record_edit, read_record_form, read_template_form,
+)
 from ..models import (
     Appointment, AuditLog, Clinic, MedicalRecord, Patient, RecordDraft, RecordTemplate, Therapist,
 )
-from ..models.records import (
-    FIELDS, MAX_TEXT, EditConflict, NotAllowed, read_record_form, read_template_form,
-)
-from ..plans import PlanLimitReached
+from ..models.records import FIELDS, MAX_TEXT
+from ..web.refusals import answers_refusals
 
 bp = Blueprint("records", __name__)
 bp.before_request(require_staff)
@@ -133,18 +134,17 @@ def new(patient_id):
     return _form_page(patient, values=values, draft=draft)
 
 
+def _new_again(status, errors, patient_id):
+    return _form_page(get_or_404(Patient, patient_id), values=_typed(), errors=errors,
+                      status=status)
+
+
 @bp.post("/patients/<int:patient_id>/records")
 @roles(*CLINICAL)
+@answers_refusals(_new_again)
 def create(patient_id):
     patient = get_or_404(Patient, patient_id)
-    values = _typed()
-    try:
-        fields = read_record_form(request.form, patient)
-        record = MedicalRecord.write(patient, current_user, **fields)
-    except Invalid as error:
-        return _form_page(patient, values=values, errors=error.errors, status=422)
-    except PlanLimitReached as error:
-        return _form_page(patient, values=values, errors={"form": str(error)}, status=403)
+    record = MedicalRecord.write(patient, current_user, **read_record_form(request.form, patient))
     return _saved(record, "施術録を保存しました。")
 
 
@@ -169,30 +169,28 @@ def _stored_values(record):
             **{name: getattr(record, name) for name in FIELDS}, **_mark_values(record.marks)}
 
 
+def _edit_again(status, errors, record_id):
+    """The edit form again; after a conflict (409) with the saved record beside it, the typed
+    text kept as a draft, and the version of the saved record (saving again is meant)."""
+    current, values = MedicalRecord.get_by_id(record_id), _typed()
+    if status == 409:
+        values["version"] = str(current.version)
+        RecordDraft.keep(current_user, current.patient_id, current.id, values, current.version)
+        return _form_page(current.patient, current, values, errors, 409, conflict=current)
+    if "version" in errors:
+        errors["form"] = "フォームが古くなっています。施術録を開き直してください。"
+    return _form_page(current.patient, current, values, errors, status)
+
+
 @bp.post("/records/<int:record_id>")
 @roles(*CLINICAL)
+@answers_refusals(_edit_again)
 def update(record_id):
     record = _record_or_404(record_id)
     if record.is_deleted:
         abort(404)
-    values = _typed()
-    form = FormReader(request.form)
-    version = form.integer("version", "版", required=True, minimum=1)
-    try:
-        fields = read_record_form(request.form, record.patient)
-        form.check()
-        record = record.revise(current_user, version, **fields)
-    except Invalid as error:
-        errors = dict(error.errors)
-        if "version" in errors:
-            errors["form"] = "フォームが古くなっています。施術録を開き直してください。"
-        return _form_page(record.patient, record, values, errors, 422)
-    except EditConflict as error:
-        current = MedicalRecord.get_by_id(record.id)
-        values["version"] = str(current.version)  # saving again, after comparing, is meant
-        RecordDraft.keep(current_user, record.patient_id, record.id, values, current.version)
-        return _form_page(record.patient, current, values, {"form": str(error)}, 409,
-                          conflict=current)
+    version, fields = read_record_edit(request.form, record.patient)
+    record = record.revise(current_user, version, **fields)
     return _saved(record, "施術録を更新しました。")
 
 
@@ -278,23 +276,20 @@ def history(record_id):
                        revisions=list(record.revisions()), fields=FIELDS)
 
 
+def _record_again(status, errors, record_id):
+    """The record again, the refusal's message flashed above it."""
+    flash(next(iter(errors.values())), "error")
+    return _record_page(MedicalRecord.get_by_id(record_id), status)
+
+
 @bp.post("/records/<int:record_id>/delete")
 @roles(*CLINICAL)
+@answers_refusals(_record_again)
 def delete(record_id):
     record = _record_or_404(record_id)
     if record.is_deleted:
         abort(404)
-    form = FormReader(request.form)
-    reason = form.text("reason", "削除の理由", required=True, max_length=500)
-    try:
-        form.check()
-        record.soft_delete(current_user, reason)
-    except Invalid as error:
-        flash(error.errors["reason"], "error")
-        return _record_page(record, 422)
-    except NotAllowed as error:
-        flash(str(error), "error")
-        return _record_page(record, 403)
+    record.soft_delete(current_user, read_delete_form(request.form))
     flash("施術録を削除しました（履歴には残ります）。")
     return htmx.see_other(url_for("records.chart", patient_id=record.patient_id))
 
@@ -312,26 +307,25 @@ def templates():
     return _templates_page()
 
 
+def _templates_again(status, errors, **_):
+    return _templates_page(status, request.form.to_dict(), errors)
+
+
 @bp.post("/record-templates")
 @roles("owner")
+@answers_refusals(_templates_again)
 def create_template():
-    try:
-        RecordTemplate.create(**read_template_form(request.form))
-    except Invalid as error:
-        return _templates_page(422, request.form.to_dict(), error.errors)
+    RecordTemplate.create(**read_template_form(request.form))
     flash("定型文を追加しました。")
     return htmx.see_other(url_for("records.templates"))
 
 
 @bp.post("/record-templates/<int:template_id>")
 @roles("owner")
+@answers_refusals(_templates_again)
 def update_template(template_id):
     template = get_or_404(RecordTemplate, template_id)
-    try:
-        fields = read_template_form(request.form)
-    except Invalid as error:
-        return _templates_page(422, request.form.to_dict(), error.errors)
-    template.revise(**fields)
+    template.revise(**read_template_form(request.form))
     flash("定型文を更新しました。")
     return htmx.see_other(url_for("records.templates"))
 

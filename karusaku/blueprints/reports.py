@@ -3,24 +3,26 @@ from flask import Blueprint, request
 
 from ..web import htmx
 from ..web.access import require_staff, roles
-from ..forms import Invalid
 from ..reports import build, percent, read_period
 from ..web.svg_charts import bar_chart, hbar_chart, line_chart
+from ..web.refusals import answers_refusals
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 bp.before_request(require_staff)
 
 
+def _period_again(status, errors):
+    values = {key: request.args.get(key, "") for key in ("from", "to")}
+    return htmx.render("reports/index.html", block="report", status=status, report=None,
+                       values=values, errors=errors)
+
+
 @bp.get("")
 @roles("owner")
+@answers_refusals(_period_again)
 def index():
     """The report of ?from=YYYY-MM&to=YYYY-MM (the last 12 months by default)."""
-    try:
-        period = read_period(request.args)
-    except Invalid as error:
-        values = {key: request.args.get(key, "") for key in ("from", "to")}
-        return htmx.render("reports/index.html", block="report", status=422, report=None,
-                           values=values, errors=error.errors)
+    period = read_period(request.args)
     report = build(period)
     values = {"from": f"{period.first:%Y-%m}", "to": f"{period.last:%Y-%m}"}
     return htmx.render("reports/index.html", block="report", report=report, values=values,

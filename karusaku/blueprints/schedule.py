@@ -8,14 +8,15 @@ from .. import booking
 from ..web import htmx
 from ..web.access import get_or_404, names_object, require_staff, roles
 from ..clock import today
-from ..forms import FormReader, Invalid, parse_integer
+from ..forms import FormReader, parse_integer
+from ..forms.appointments import read_move_form
+from ..forms.booking import read_request
 from ..web.grid_html import GridHTML
 from ..models import Appointment, MedicalRecord, Patient, Therapist
-from ..models.appointments import (
-    ACTION_LABELS, REPEATS, BookingConflict, check_slot, read_slot_form,
-)
+from ..models.appointments import ACTION_LABELS, REPEATS, BookingConflict, StatusNotAllowed
 from ..web.notices import notice
 from ..plans import PlanLimitReached
+from ..web.refusals import answers_refusals
 from ..schedule import day_grid, day_info, week_grid
 
 bp = Blueprint("schedule", __name__)
@@ -120,19 +121,13 @@ def new_appointment():
 
 @bp.post("/appointments")
 @roles(*BOOKERS)
+@answers_refusals(lambda status, errors: _booking_form(status, request.form.to_dict(), errors),
+                  on={BookingConflict: "appointment_date", PlanLimitReached: "patient_id"})
 def book():
-    values = request.form.to_dict()
-    try:
-        wanted = booking.read_request(request.form)
-        if wanted.is_series and not request.form.get("confirm"):
-            return _booking_form(form=values, series=booking.preview(wanted))
-        booked, skipped = booking.book(wanted, by=current_user)
-    except Invalid as error:
-        return _booking_form(422, values, error.errors)
-    except BookingConflict as error:
-        return _booking_form(409, values, {"appointment_date": str(error)})
-    except PlanLimitReached as error:
-        return _booking_form(403, values, {"patient_id": str(error)})
+    wanted = read_request(request.form)
+    if wanted.is_series and not request.form.get("confirm"):
+        return _booking_form(form=request.form.to_dict(), series=booking.preview(wanted))
+    booked, skipped = booking.book(wanted)
     first = booked[0]
     notice("booked", first, count=len(booked), skipped=[f"{s.start:%m/%d %H:%M}" for s in skipped])
     target = url_for("schedule.day", date=first.appointment_date.date().isoformat())
@@ -157,34 +152,30 @@ def appointment(appointment_id):
     return _appointment_page(get_or_404(Appointment, appointment_id))
 
 
+def _moved_again(status, errors, appointment_id):
+    return _after_change(get_or_404(Appointment, appointment_id), status, errors,
+                         FormReader(request.form).values())
+
+
 @bp.post("/appointments/<int:appointment_id>")
 @roles(*BOOKERS)
+@answers_refusals(_moved_again, on={BookingConflict: "appointment_date"})
 def move(appointment_id):
     appointment = get_or_404(Appointment, appointment_id)
-    form = FormReader(request.form)
-    therapist, start, minutes, notes = read_slot_form(form, current=appointment)
-    check_slot(form, _clinic(), therapist, start, minutes)
-    try:
-        form.check()
-        appointment.move(therapist, start, minutes, notes, by=current_user)
-    except Invalid as error:
-        return _after_change(appointment, 422, error.errors, form.values())
-    except BookingConflict as error:
-        return _after_change(appointment, 409, {"appointment_date": str(error)}, form.values())
+    appointment.move(*read_move_form(request.form, appointment, _clinic()))
     flash("予約を変更しました。")
     return _after_change(appointment)
 
 
+def _status_again(status, errors, appointment_id):
+    return _after_change(get_or_404(Appointment, appointment_id), status, errors)
+
+
 @bp.post("/appointments/<int:appointment_id>/status")
+@answers_refusals(_status_again, on={StatusNotAllowed: "status", BookingConflict: "status"})
 def set_status(appointment_id):
     appointment = get_or_404(Appointment, appointment_id)
-    status = request.form.get("status", "")
-    try:
-        appointment.change_status(status, current_user.role, by=current_user)
-    except Invalid as error:
-        return _after_change(appointment, 422, error.errors)
-    except BookingConflict as error:
-        return _after_change(appointment, 409, {"status": str(error)})
+    appointment.change_status(request.form.get("status", ""), current_user.role)
     return _after_change(appointment)
 
 

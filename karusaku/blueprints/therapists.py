@@ -1,13 +1,14 @@
 """Therapists: list, new, edit, activate and deactivate."""
 from flask import Blueprint, flash, request, url_for
-from flask_login import current_user
 
-from ..web import htmx, sessions
+from ..web import htmx
 from ..web.access import get_or_404, names_object, require_staff, roles
-from ..forms import FormReader, Invalid
+from ..forms import FormReader
+from ..forms.therapists import read_therapist_form
 from ..models import Therapist
-from ..models.therapists import STATUSES, read_therapist_form
+from ..models.therapists import STATUSES
 from ..plans import PlanLimitReached
+from ..web.refusals import answers_refusals
 
 bp = Blueprint("therapists", __name__, url_prefix="/therapists")
 bp.before_request(require_staff)
@@ -51,8 +52,19 @@ def _show(therapist, status=200, form=None, errors=None, message=None):
                        counts=therapist.history_counts())
 
 
-def _actor():
-    return {"by": current_user, "ip": sessions.client_ip()}
+def _typed():
+    return FormReader(request.form).values()
+
+
+def _new_again(status, errors):
+    """The form again: its messages per field, or the plan's limit above it (403)."""
+    message = errors.pop("message", None)
+    return _new_page(status, _typed(), errors, message)
+
+
+def _show_again(status, errors, therapist_id):
+    message = errors.pop("message", None)
+    return _show(get_or_404(Therapist, therapist_id), status, _typed(), errors, message)
 
 
 @bp.get("")
@@ -68,13 +80,9 @@ def new():
 
 @bp.post("")
 @roles("owner", "receptionist")
+@answers_refusals(_new_again, on={PlanLimitReached: "message"})
 def create():
-    try:
-        therapist = Therapist.add(**read_therapist_form(request.form), **_actor())
-    except Invalid as error:
-        return _new_page(422, FormReader(request.form).values(), error.errors)
-    except PlanLimitReached as error:
-        return _new_page(403, FormReader(request.form).values(), message=str(error))
+    therapist = Therapist.add(**read_therapist_form(request.form))
     flash(f"施術者「{therapist.name}」を登録しました。")
     return htmx.see_other(url_for("therapists.show", therapist_id=therapist.id))
 
@@ -86,21 +94,25 @@ def show(therapist_id):
 
 @bp.post("/<int:therapist_id>")
 @roles("owner", "receptionist")
+@answers_refusals(_show_again, on={PlanLimitReached: "message"})
 def update(therapist_id):
     therapist = get_or_404(Therapist, therapist_id)
-    try:
-        therapist.revise(**read_therapist_form(request.form, therapist), **_actor())
-    except Invalid as error:
-        return _show(therapist, 422, FormReader(request.form).values(), error.errors)
-    except PlanLimitReached as error:
-        return _show(get_or_404(Therapist, therapist_id), 403, FormReader(request.form).values(),
-                     message=str(error))
+    therapist.revise(**read_therapist_form(request.form, therapist))
     flash(f"施術者「{therapist.name}」を更新しました。")
     return htmx.see_other(url_for("therapists.show", therapist_id=therapist.id))
 
 
+def _status_again(status, errors, therapist_id):
+    """The list or the therapist's page again (where the change came from), the message on top."""
+    message = errors.pop("message")
+    if request.form.get("from") == "list":
+        return _list(status, message)
+    return _show(get_or_404(Therapist, therapist_id), status, message=message)
+
+
 @bp.post("/<int:therapist_id>/status")
 @roles("owner", "receptionist")
+@answers_refusals(_status_again, on={PlanLimitReached: "message"})
 def set_status(therapist_id):
     therapist = get_or_404(Therapist, therapist_id)
     status = request.form.get("status", "")
@@ -108,11 +120,7 @@ def set_status(therapist_id):
     if status not in STATUSES:
         message = "状態は「有効」か「無効」を選んでください。"
         return _list(422, message) if back_to_list else _show(therapist, 422, message=message)
-    try:
-        therapist.set_status(status, **_actor())
-    except PlanLimitReached as error:
-        therapist = get_or_404(Therapist, therapist_id)
-        return _list(403, str(error)) if back_to_list else _show(therapist, 403, message=str(error))
+    therapist.set_status(status)
     flash(f"施術者「{therapist.name}」を{STATUSES[status]}にしました。")
     if back_to_list:
         return htmx.see_other(url_for("therapists.index"))

@@ -7,10 +7,9 @@ from datetime import datetime, time, timedelta
 
 from ..clock import now, today
 from ..db.connection import as_datetime, database, lock_for_update
-from ..forms import Invalid
 from ..db.prepared import prepared
 from .accounts import User
-from .audit import AuditLog
+from .audit import AuditLog, request_user_id
 from .base import (
     CharField, ClinicModel, DateTimeField, ForeignKeyField, IntegerField, TextField, created_at,
 )
@@ -40,6 +39,10 @@ REPEATS = {"": "繰り返さない", "weekly": "毎週", "biweekly": "隔週"}
 REPEAT_DAYS = {"weekly": 7, "biweekly": 14}
 
 
+class StatusNotAllowed(ValueError):
+    """The status flow does not allow this step (422); the message is Japanese."""
+
+
 class BookingConflict(Exception):
     """The therapist already has a non-cancelled appointment at that time (409)."""
 
@@ -48,44 +51,22 @@ class BookingConflict(Exception):
         self.conflicts = list(conflicts)
 
 
-def read_slot_form(form, current=None):
-    """therapist, start and minutes of a booking or a move; fields left out keep `current`'s."""
-    def given(name):
-        return current is None or name in form.data
-
-    therapist = current.therapist if current else None
-    if given("therapist_id"):
-        therapist_id = form.integer("therapist_id", "施術者", required=True, minimum=1)
-        therapist = Therapist.with_id(therapist_id) if therapist_id else None
-        if therapist_id and therapist is None:
-            form.error("therapist_id", "施術者を選び直してください")
-    start = current.appointment_date if current else None
-    if given("appointment_date"):
-        start = form.datetime("appointment_date", "日時", required=True)
-    minutes = current.duration_minutes if current else None
-    if given("duration_minutes"):
-        minutes = form.integer("duration_minutes", "所要時間", required=True, minimum=1,
-                               maximum=MAX_MINUTES)
-    notes = current.notes if current else ""
-    if given("notes"):
-        notes = form.text("notes", "メモ", max_length=1000, multiline=True)
-    return therapist, start, minutes, notes
-
-
-def check_slot(form, clinic, therapist, start, minutes):
-    """422-level rules of a slot: an active therapist, inside the clinic's hours."""
+def therapist_problem(therapist):
+    """Why the therapist cannot be booked (an inactive one), or None."""
     if therapist is not None and not therapist.is_active:
-        form.error("therapist_id", f"{therapist.name}さんは現在無効のため予約できません")
-    if start is None or not minutes:
-        return
+        return f"{therapist.name}さんは現在無効のため予約できません"
+    return None
+
+
+def time_problem(clinic, start, minutes):
+    """Why the clinic takes no booking then (a closed day, outside its hours), or None."""
     end = start + timedelta(minutes=minutes)
     if clinic.closed_on(start.date()):
-        form.error("appointment_date", "休診日には予約できません")
-        return
+        return "休診日には予約できません"
     opens, closes = clinic.hours_for(start.date())
     if start.time() < opens or end.date() != start.date() or end.time() > closes:
-        form.error("appointment_date",
-                   f"診療時間（{opens:%H:%M}〜{closes:%H:%M}）の中で予約してください")
+        return f"診療時間（{opens:%H:%M}〜{closes:%H:%M}）の中で予約してください"
+    return None
 
 
 class _Status:
@@ -221,19 +202,19 @@ class Appointment(_Status, ClinicModel):
                                   conflicts)
 
     @classmethod
-    def book(cls, patient, therapist, start, minutes, notes="", by=None):
+    def book(cls, patient, therapist, start, minutes, notes=""):
         """A new appointment; BookingConflict when the therapist is busy then."""
         with database.atomic():
             cls._refuse_overlap(therapist, start, minutes)
             appointment = cls.create(patient=patient, therapist=therapist, appointment_date=start,
                                      duration_minutes=minutes, notes=notes,
-                                     created_by=by.id if by else None)
-            _log(appointment, "appointment_booked", by,
+                                     created_by=request_user_id())
+            _log(appointment, "appointment_booked",
                  {"start": f"{start:%Y-%m-%d %H:%M}", "minutes": minutes,
                   "therapist": therapist.name})
         return appointment
 
-    def move(self, therapist, start, minutes, notes, by=None):
+    def move(self, therapist, start, minutes, notes):
         """Change time, therapist, length or notes; BookingConflict when that time is taken."""
         with database.atomic():
             if self.is_active:
@@ -246,9 +227,9 @@ class Appointment(_Status, ClinicModel):
             after = {"start": f"{start:%Y-%m-%d %H:%M}", "minutes": minutes,
                      "therapist": therapist.name}
             if before != after:
-                _log(self, "appointment_moved", by, {"from": before, "to": after})
+                _log(self, "appointment_moved", {"from": before, "to": after})
             else:
-                _log(self, "appointment_edited", by)
+                _log(self, "appointment_edited")
 
     def next_statuses(self, role):
         """The statuses this role may set next: the flow, or (owner) any other to undo a mistake."""
@@ -256,18 +237,18 @@ class Appointment(_Status, ClinicModel):
             return [s for s in STATUSES if s != self.status]
         return list(TRANSITIONS[self.status])
 
-    def change_status(self, status, role, by=None):
-        """Move along the status flow (an owner may undo); Invalid for a step not allowed."""
+    def change_status(self, status, role):
+        """Move along the status flow (an owner may undo); StatusNotAllowed for another step."""
         if status not in self.next_statuses(role):
-            raise Invalid({"status": f"「{STATUSES[self.status]}」から"
-                                     f"「{STATUSES.get(status, status)}」には変更できません"})
+            raise StatusNotAllowed(f"「{STATUSES[self.status]}」から"
+                                   f"「{STATUSES.get(status, status)}」には変更できません")
         with database.atomic():
             if self.status == "cancelled":  # back from cancelled: the slot must still be free
                 Appointment._refuse_overlap(self.therapist, self.appointment_date,
                                             self.duration_minutes, exclude_id=self.id)
             previous, self.status, self.updated_at = self.status, status, now()
             self.save()
-            _log(self, "appointment_status", by, {"from": previous, "to": status})
+            _log(self, "appointment_status", {"from": previous, "to": status})
             self.patient.refresh_new_patient_flag()
 
     def history(self):
@@ -275,9 +256,8 @@ class Appointment(_Status, ClinicModel):
         return AuditLog.for_object("appointment", self.id)
 
 
-def _log(appointment, action, by, detail=None):
-    who = {"user_id": by.id, "username": by.username} if by else {}
-    AuditLog.append(action, "appointment", appointment.id, detail, **who)
+def _log(appointment, action, detail=None):
+    AuditLog.append(action, "appointment", appointment.id, detail)
 
 
 def repeat_starts(start, repeat, times):

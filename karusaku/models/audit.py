@@ -88,6 +88,12 @@ def _request_defaults(model, ip, who):
     return ip, who
 
 
+def request_user_id():
+    """The request's logged-in clinic user's id (whom a row is by, unless told), else None."""
+    signed_in = has_request_context() and current_user.is_authenticated
+    return current_user.id if signed_in and not current_user.is_platform_admin else None
+
+
 class _AuditRow:
     """Appending a row to a chain; subclasses name the chain's columns."""
 

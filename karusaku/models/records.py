@@ -12,7 +12,6 @@ from peewee import JOIN, SQL, fn
 
 from ..clock import now
 from ..db.connection import database
-from ..forms import FormReader
 from ..db.prepared import prepared
 from .accounts import User
 from .appointments import Appointment
@@ -46,34 +45,6 @@ class NotAllowed(Exception):
 def _content(row):
     """The content of a record or revision that a revision keeps, as plain values."""
     return {name: getattr(row, name) for name in CONTENT}
-
-
-def read_record_form(data, patient):
-    """The record fields of a submitted form, cleaned; raises forms.Invalid."""
-    from ..body_chart import dumps, read_marks
-
-    form = FormReader(data)
-    therapist_id = form.integer("therapist_id", "施術者", required=True, minimum=1)
-    therapist = Therapist.with_id(therapist_id) if therapist_id else None
-    if therapist_id and therapist is None:
-        form.error("therapist_id", "施術者を選び直してください")
-    fields = {
-        "therapist": therapist,
-        "visit_date": form.date("visit_date", "施術日", required=True),
-        **{name: form.text(name, label, max_length=MAX_TEXT, multiline=True)
-           for name, label in FIELDS.items()},
-        "body_chart": dumps(read_marks(form)),
-    }
-    appointment_id = form.integer("appointment_id", "予約", minimum=1)
-    fields["appointment"] = None
-    if appointment_id:
-        appointment = Appointment.get_or_none(Appointment.id == appointment_id,
-                                              Appointment.patient == patient.id)
-        if appointment is None:
-            form.error("appointment_id", "予約を選び直してください")
-        fields["appointment"] = appointment
-    form.check()
-    return fields
 
 
 class MedicalRecord(ClinicModel):
@@ -395,14 +366,3 @@ class RecordTemplate(ClinicModel):
             grouped.setdefault(template.field, []).append(template)
         return grouped
 
-
-def read_template_form(data):
-    form = FormReader(data)
-    fields = {
-        "field": form.choice("field", "項目", FIELDS),
-        "title": form.text("title", "見出し", required=True, max_length=50),
-        "body": form.text("body", "本文", required=True, max_length=2000, multiline=True),
-        "sort_order": form.integer("sort_order", "並び順", minimum=0, maximum=9999) or 0,
-    }
-    form.check()
-    return fields

@@ -3,53 +3,12 @@ from peewee import JOIN
 
 from ..clock import now
 from ..db.connection import database
-from ..forms import FormReader
 from ..db.prepared import prepared
 from .accounts import User
 from .base import CharField, ClinicModel, DateTimeField, ForeignKeyField, created_at
 from .clinic import Clinic
 
 STATUSES = {"active": "有効", "inactive": "無効"}
-
-
-def read_therapist_form(data, therapist=None):
-    """The therapist fields of a submitted form, cleaned; raises forms.Invalid.
-
-    `therapist` is the one being edited: a form without a status keeps theirs, and the login
-    account they are already linked to stays selectable even when it has been disabled."""
-    form = FormReader(data)
-    fields = {
-        "name": form.text("name", "氏名", required=True, max_length=100),
-        "license_number": form.text("license_number", "免許番号", max_length=50),
-        "specialty": form.text("specialty", "専門", max_length=100),
-        "phone": form.text("phone", "電話番号", max_length=30),
-        "email": form.text("email", "メールアドレス", max_length=200),
-        "status": form.choice("status", "状態", STATUSES, required=False)
-        or (therapist.status if therapist is not None else "active"),
-    }
-    user_id = form.integer("user_id", "ログインアカウント", minimum=1)
-    if user_id is not None and not form.errors.get("user_id"):
-        _check_account(form, user_id, therapist)
-    fields["user"] = user_id
-    if fields["email"] and "@" not in fields["email"]:
-        form.error("email", "メールアドレスを確かめてください")
-    form.check()
-    return fields
-
-
-def _check_account(form, user_id, therapist):
-    """The login account must be this clinic's, active (unless already linked) and not linked
-    to another therapist."""
-    user = User.with_id(user_id)
-    already = therapist is not None and therapist.user_id == user_id
-    if user is None:
-        form.error("user_id", "ログインアカウントを選び直してください")
-    elif not user.is_active and not already:
-        form.error("user_id", "無効なログインアカウントは選べません")
-    else:
-        other = Therapist.for_user(user_id)
-        if other is not None and (therapist is None or other.id != therapist.id):
-            form.error("user_id", f"このログインアカウントは既に「{other.name}」に紐付いています")
 
 
 class Therapist(ClinicModel):
@@ -110,7 +69,7 @@ class Therapist(ClinicModel):
         return User.select().where(condition).order_by(User.role, User.username)
 
     @classmethod
-    def add(cls, by=None, ip="", **fields):
+    def add(cls, **fields):
         """A new therapist; an active one needs room in the plan (else PlanLimitReached)."""
         from ..plans import check_room
 
@@ -118,10 +77,10 @@ class Therapist(ClinicModel):
             if fields.get("status", "active") == "active":
                 check_room("therapists")
             therapist = cls.create(**fields)
-            _audit("therapist_created", therapist, by, ip, {"status": therapist.status})
+            _audit("therapist_created", therapist, {"status": therapist.status})
             return therapist
 
-    def revise(self, by=None, ip="", **fields):
+    def revise(self, **fields):
         """Change the therapist's details; activating needs room in the plan."""
         from ..plans import check_room
 
@@ -135,13 +94,13 @@ class Therapist(ClinicModel):
             self.updated_at = now()
             self.save()
             if changed:
-                _audit("therapist_updated", self, by, ip, {"changed": changed})
+                _audit("therapist_updated", self, {"changed": changed})
 
-    def set_status(self, status, by=None, ip=""):
+    def set_status(self, status):
         """Activate (needs room in the plan) or deactivate; the history stays either way."""
         if status not in STATUSES:
             raise ValueError(f"unknown therapist status {status!r}")
-        self.revise(status=status, by=by, ip=ip)
+        self.revise(status=status)
 
     def history_counts(self):
         """How many appointments (upcoming, all) and visit records name this therapist."""
@@ -166,8 +125,7 @@ def _stored(value):
     return getattr(value, "id", value)
 
 
-def _audit(action, therapist, by, ip, detail):
+def _audit(action, therapist, detail):
     from .audit import AuditLog
 
-    who = {"user_id": by.id, "username": by.username} if by is not None else {}
-    AuditLog.append(action, "therapist", therapist.id, detail, ip=ip, **who)
+    AuditLog.append(action, "therapist", therapist.id, detail)

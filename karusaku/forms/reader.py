@@ -21,7 +21,7 @@ dates.
 import re
 from datetime import date, datetime
 
-from .japanese import parse_birth_date
+from ..japanese import parse_birth_date
 
 # Characters no clinic text needs; NUL in particular breaks tools that read the database.
 _FORBIDDEN = {chr(c) for c in range(32) if chr(c) not in "\t\n\r"} | {"\x7f"}
