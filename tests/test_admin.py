@@ -345,8 +345,9 @@ def test_changing_plan_and_max_patients_shows_in_the_clinics_settings_and_limits
     assert new_patient(owner).status_code == 303
     assert clinic_row(app, world["b"].clinic.id).subscription_plan == "pro"
 
-    changes = [json.loads(row.detail)["changed"]
-               for row in platform_audit(app, "clinic_plan_changed")]
+    rows = platform_audit(app, "clinic_plan_changed")
+    assert {(row.username, row.ip) for row in rows} == {("operator", "127.0.0.1")}
+    changes = [json.loads(row.detail)["changed"] for row in rows]
     assert changes == [{"subscription_plan": ["pro", "starter"], "max_patients": [None, 1]},
                        {"max_patients": [1, None]}]
 

@@ -646,3 +646,25 @@ def test_garbage_in_a_tampered_row_is_reported_not_a_crash(app, chains, owner):
     assert owner.get("/audit").status_code == 200
     assert owner.get("/audit.csv").status_code == 200
     assert owner.get("/audit?patient=1").status_code == 200
+
+
+def test_the_rows_a_request_writes_name_its_user_and_address(app, world, as_user):
+    """Therapists, appointments and settings pass no user to their rows: the request's is used."""
+    a, owner = world["a"], as_user("a", "owner")
+    assert owner.post("/therapists", data={"name": "監査 太郎"}).status_code == 303
+    assert owner.post("/appointments", data={
+        "patient_id": a.patient.id, "therapist_id": a.therapist.id,
+        "appointment_date": f"{today():%Y-%m-%d}T16:00", "duration_minutes": "30"}).status_code == 303
+    with app.app_context(), clinic_context(a.clinic.id):
+        booked = Appointment.get(Appointment.appointment_date == datetime.combine(today(), time(16)))
+    assert booked.created_by_id == a.users["owner"].id
+    assert owner.post(f"/appointments/{booked.id}/status",
+                      data={"status": "arrived"}).status_code == 303
+    assert owner.post("/settings/second-factor",
+                      data={"second_factor_required": "none"}).status_code == 303
+    actions = ("therapist_created", "appointment_booked", "appointment_status", "settings_changed")
+    with app.app_context(), clinic_context(a.clinic.id):
+        rows = list(AuditLog.select().where(AuditLog.action.in_(actions)))
+    assert sorted(row.action for row in rows) == sorted(actions)
+    assert {(row.user_id, row.username, row.ip) for row in rows} == {
+        (a.users["owner"].id, "clinic-a-owner", "127.0.0.1")}

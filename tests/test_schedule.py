@@ -6,7 +6,10 @@ import pytest
 
 from karusaku.clock import today
 from karusaku.db.connection import database
+from karusaku.forms import FormReader
+from karusaku.forms.appointments import check_slot
 from karusaku.models import Appointment, AuditLog, Clinic, Patient, Therapist
+from karusaku.models.appointments import therapist_problem, time_problem
 from karusaku.db.tenancy import clinic_context
 
 from .conftest import every_clinic
@@ -371,3 +374,31 @@ def test_a_transaction_is_not_left_open(app, world, desk):
     desk.post("/appointments", data=booking(world["a"], at(10)))  # a 409
     with app.app_context():
         assert not database.in_transaction()
+
+
+def test_the_slot_rules_return_their_problem_and_write_into_no_form():
+    clinic = Clinic(opens_at="09:00", closes_at="20:00", closed_weekdays="6")
+    monday, sunday = datetime(2026, 4, 6, 10, 0), datetime(2026, 4, 12, 10, 0)
+    assert time_problem(clinic, monday, 30) is None
+    assert time_problem(clinic, monday.replace(hour=19, minute=45), 15) is None
+    assert time_problem(clinic, sunday, 30) == "休診日には予約できません"
+    outside = "診療時間（09:00〜20:00）の中で予約してください"
+    assert time_problem(clinic, monday.replace(hour=8, minute=45), 30) == outside
+    assert time_problem(clinic, monday.replace(hour=19, minute=45), 30) == outside
+    assert time_problem(clinic, monday.replace(hour=23), 120) == outside  # past midnight
+    assert therapist_problem(None) is None
+    assert therapist_problem(Therapist(name="田中", status="active")) is None
+    assert therapist_problem(Therapist(name="田中", status="inactive")) == (
+        "田中さんは現在無効のため予約できません")
+
+
+def test_the_booking_form_puts_each_slot_problem_on_its_field():
+    clinic = Clinic(opens_at="09:00", closes_at="20:00", closed_weekdays="6")
+    form = FormReader({})
+    check_slot(form, clinic, Therapist(name="田中", status="inactive"),
+               datetime(2026, 4, 12, 10, 0), 30)
+    assert form.errors == {"therapist_id": "田中さんは現在無効のため予約できません",
+                           "appointment_date": "休診日には予約できません"}
+    form = FormReader({})
+    check_slot(form, clinic, None, None, 30)  # no start: only the therapist is checked
+    assert form.errors == {}

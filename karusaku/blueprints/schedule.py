@@ -119,9 +119,13 @@ def new_appointment():
     return _booking_form(form=values)
 
 
+def _booking_again(status, errors):
+    return _booking_form(status, request.form.to_dict(), errors)
+
+
 @bp.post("/appointments")
 @roles(*BOOKERS)
-@answers_refusals(lambda status, errors: _booking_form(status, request.form.to_dict(), errors),
+@answers_refusals(_booking_again,
                   on={BookingConflict: "appointment_date", PlanLimitReached: "patient_id"})
 def book():
     wanted = read_request(request.form)
