@@ -11,7 +11,6 @@ from peewee import JOIN, SQL, PostgresqlDatabase, Select, fn
 
 from .clock import today
 from .db.connection import database
-from .forms import FormReader
 from .models import Appointment, MedicalRecord, Therapist
 
 MAX_MONTHS = 60
@@ -64,26 +63,6 @@ def default_period(on=None):
     """The last 12 months up to this month."""
     this_month = (on or today()).replace(day=1)
     return Period(add_months(this_month, 1 - DEFAULT_MONTHS), this_month)
-
-
-def read_period(args, on=None):
-    """The period of ?from=YYYY-MM&to=YYYY-MM. Without `to` it runs 12 months from `from`,
-    without `from` 12 months up to `to`, without both the last 12 months. Raises forms.Invalid
-    (Japanese messages) for a bad month, a reversed period or one longer than 60 months."""
-    form = FormReader(args)
-    first = form.month("from", "開始月")
-    last = form.month("to", "終了月")
-    form.check()
-    if first is None and last is None:
-        return default_period(on)
-    first = first or add_months(last, 1 - DEFAULT_MONTHS)
-    last = last or add_months(first, DEFAULT_MONTHS - 1)
-    if last < first:
-        form.error("to", "終了月は開始月と同じ月か、それより後にしてください")
-    elif len(Period(first, last).keys) > MAX_MONTHS:
-        form.error("to", f"期間は{MAX_MONTHS}か月（5年）以内にしてください")
-    form.check()
-    return Period(first, last)
 
 
 def _month_of(column):

@@ -11,7 +11,8 @@ from karusaku.forms import (
     FIRST_DAY, LAST_DAY, FormReader, Invalid, page_number, parse_date, parse_datetime, parse_integer, parse_month,
 )
 from karusaku.japanese import format_wareki, parse_birth_date
-from karusaku.reports import MAX_MONTHS, Period, add_months, read_period
+from karusaku.forms.reports import read_period
+from karusaku.reports import MAX_MONTHS, Period, add_months
 
 from . import hostile
 

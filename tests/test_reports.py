@@ -9,9 +9,10 @@ import pytest
 from karusaku.clock import today
 from karusaku.db.connection import database
 from karusaku.models import Appointment, MedicalRecord, Patient, Therapist
+from karusaku.forms.reports import read_period
 # `karusaku.reports` as an attribute is the blueprint module (karusaku/__init__.py), so by name:
 from karusaku.reports import (
-    Period, add_months, appointments_per_month, build, default_period, new_patients_per_month, percent, read_period, records_per_month,
+    Period, add_months, appointments_per_month, build, default_period, new_patients_per_month, percent, records_per_month,
 )
 from karusaku.web.svg_charts import bar_chart, hbar_chart, line_chart
 from karusaku.db.tenancy import clinic_context

@@ -3,7 +3,8 @@ from flask import Blueprint, request
 
 from ..web import htmx
 from ..web.access import require_staff, roles
-from ..reports import build, percent, read_period
+from ..forms.reports import read_period
+from ..reports import build, percent
 from ..web.svg_charts import bar_chart, hbar_chart, line_chart
 from ..web.refusals import answers_refusals
 
