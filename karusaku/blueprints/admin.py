@@ -15,7 +15,8 @@ from ..models.clinic import (
     CLINIC_STATUSES, describe_clinic_event, read_new_clinic_form, read_plan_form,
 )
 from ..db.tenancy import clinic_context
-from ..plans import LIMIT_LABELS, clinic_overview, clinics_overview, database_size_bytes
+from ..models.plan_limits import LIMIT_LABELS
+from ..plans import clinic_overview, clinics_overview, database_size_bytes
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

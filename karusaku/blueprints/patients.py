@@ -8,7 +8,7 @@ from ..forms import Invalid, page_number
 from ..models import MedicalRecord, Patient
 from ..models.patients import EDITABLE, GENDERS, SEARCH_MAX_LENGTH, read_patient_form
 from ..web.notices import notice
-from ..plans import PlanLimitReached
+from ..models.plan_limits import PlanLimitReached
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 bp.before_request(require_staff)

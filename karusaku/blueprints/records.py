@@ -15,7 +15,7 @@ from ..models import (
 from ..models.records import (
     FIELDS, MAX_TEXT, EditConflict, NotAllowed, read_record_form, read_template_form,
 )
-from ..plans import PlanLimitReached
+from ..models.plan_limits import PlanLimitReached
 
 bp = Blueprint("records", __name__)
 bp.before_request(require_staff)

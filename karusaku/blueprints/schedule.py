@@ -15,7 +15,7 @@ from ..models.appointments import (
     ACTION_LABELS, REPEATS, BookingConflict, check_slot, read_slot_form,
 )
 from ..web.notices import notice
-from ..plans import PlanLimitReached
+from ..models.plan_limits import PlanLimitReached
 from ..schedule import day_grid, day_info, week_grid
 
 bp = Blueprint("schedule", __name__)

@@ -7,7 +7,7 @@ from ..web.access import get_or_404, names_object, require_staff, roles
 from ..forms import FormReader, Invalid
 from ..models import Therapist
 from ..models.therapists import STATUSES, read_therapist_form
-from ..plans import PlanLimitReached
+from ..models.plan_limits import PlanLimitReached
 
 bp = Blueprint("therapists", __name__, url_prefix="/therapists")
 bp.before_request(require_staff)
