@@ -17,6 +17,7 @@ run: install
 	$(VENV)/bin/python run.py
 
 test: install
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/python -m pytest
 
 # The benchmark (not part of `make test`): phase-3 databases made with `flask seed-demo --clinics 100`.

@@ -6,7 +6,6 @@ them apart (up to its bound per address and hour). An address past its failure b
 refused before any hash (throttle.py); a browser with the account's device cookie is held only
 by its own failures (devices.py).
 """
-import re
 from datetime import timedelta
 
 from flask import current_app
@@ -19,9 +18,7 @@ from .models import (
 )
 from .passwords import burn_time, hash_password, password_problem, verify_password
 from .db.tenancy import clinic_context
-
-CLINIC_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
-USERNAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+from .rules import CLINIC_CODE, USERNAME
 
 
 class AccountError(ValueError):

@@ -14,7 +14,8 @@ import pytest
 from karusaku.clock import today
 from karusaku.db.connection import database
 from karusaku.models import Appointment, Clinic, MedicalRecord, Patient, RecordDraft, Therapist
-from karusaku.plans import clinic_usage, limits
+from karusaku.models.plan_limits import limits
+from karusaku.plans import clinic_usage
 from karusaku.db.tenancy import clinic_context
 
 from .conftest import PASSWORD, every_clinic

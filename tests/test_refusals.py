@@ -7,7 +7,7 @@ from karusaku.accounts import AccountError
 from karusaku.forms import Invalid
 from karusaku.models.appointments import BookingConflict, StatusNotAllowed
 from karusaku.models.records import EditConflict, NotAllowed
-from karusaku.plans import PlanLimitReached
+from karusaku.models.plan_limits import PlanLimitReached
 from karusaku.web.refusals import answers_refusals, errors_of, status_of
 
 

@@ -14,7 +14,8 @@ from ..forms.clinic import read_new_clinic_form, read_plan_form
 from ..models import PLANS, Clinic, User
 from ..models.clinic import CLINIC_STATUSES, describe_clinic_event
 from ..db.tenancy import clinic_context
-from ..plans import LIMIT_LABELS, clinic_overview, clinics_overview, database_size_bytes
+from ..models.plan_limits import LIMIT_LABELS
+from ..plans import clinic_overview, clinics_overview, database_size_bytes
 from ..web.refusals import answers_refusals
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -8,7 +8,8 @@ from ..forms import FormReader
 from ..forms.clinic import read_settings_form
 from ..models import Clinic
 from ..models.clinic import SECOND_FACTOR_RULES, SLOT_CHOICES, WEEKDAY_LABELS
-from ..plans import LIMIT_LABELS, clinic_usage, limits
+from ..models.plan_limits import LIMIT_LABELS, limits
+from ..plans import clinic_usage
 from ..clock import today as clinic_today
 from ..db.tenancy import current_clinic_id
 from ..web.refusals import answers_refusals

@@ -15,7 +15,7 @@ from ..web.grid_html import GridHTML
 from ..models import Appointment, MedicalRecord, Patient, Therapist
 from ..models.appointments import ACTION_LABELS, REPEATS, BookingConflict, StatusNotAllowed
 from ..web.notices import notice
-from ..plans import PlanLimitReached
+from ..models.plan_limits import PlanLimitReached
 from ..web.refusals import answers_refusals
 from ..schedule import day_grid, day_info, week_grid
 

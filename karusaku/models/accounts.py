@@ -1,11 +1,14 @@
 """Staff accounts, platform-admin accounts and their login sessions."""
 from flask_login import UserMixin
+from peewee import fn
 
 from .base import (
     BaseModel, BooleanField, CharField, ClinicModel, DateTimeField, ForeignKeyField, IntegerField, TextField, created_at,
 )
+from ..clock import now
 from ..db.prepared import prepared
 from .clinic import Clinic
+from .plan_limits import PlanCounted
 
 ROLES = {"owner": "院長/管理者", "therapist": "施術者", "receptionist": "受付"}
 
@@ -20,8 +23,6 @@ class _Account(UserMixin):
 
     @property
     def is_locked(self):
-        from ..clock import now
-
         return self.locked_until is not None and self.locked_until > now()
 
     @property
@@ -45,7 +46,7 @@ class _Account(UserMixin):
         return f"{self.clinic_id}/{self.id}"
 
 
-class User(_Account, ClinicModel):
+class User(_Account, PlanCounted, ClinicModel):
     clinic = ForeignKeyField(Clinic, column_name="clinic_id", backref="+")
     username = CharField()
     password = CharField()
@@ -63,6 +64,7 @@ class User(_Account, ClinicModel):
     recovery_codes = TextField(default="")
 
     is_platform_admin = False
+    plan_kind = "staff"  # counted for the usage page, not limited
 
     class Meta:
         table_name = "users"
@@ -92,6 +94,10 @@ class User(_Account, ClinicModel):
     @classmethod
     def staff_list(cls):
         return cls.select().order_by(cls.is_active.desc(), cls.role, cls.username)
+
+    @classmethod
+    def plan_counted(cls, month_start):
+        return cls.select(fn.COUNT(cls.id)).where(cls.is_active == True)  # noqa: E712
 
     @classmethod
     def active_owner_count(cls):

@@ -191,8 +191,8 @@ class AuditLog(_AuditRow, ClinicModel):
     def about_patient(cls, patient_id):
         """The condition for rows about a patient: the patient itself, its appointments and
         records, or a detail naming its patient_id (as json.dumps writes it, or compact)."""
-        from .appointments import Appointment
-        from .records import MedicalRecord
+        from .appointments import Appointment  # appointments.py imports this module
+        from .records import MedicalRecord  # records.py imports this module
 
         appointments = Appointment.select(Appointment.id).where(Appointment.patient == patient_id)
         records = MedicalRecord.select(MedicalRecord.id).where(MedicalRecord.patient == patient_id)

@@ -2,6 +2,8 @@
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+from ..db.connection import database
+from ..db.tenancy import clinic_context, current_clinic_id
 from .base import BaseModel, CharField, IntegerField, TextField, created_at
 
 
@@ -75,15 +77,12 @@ class Clinic(BaseModel):
     @classmethod
     def current(cls):
         """The logged-in user's clinic."""
-        from ..db.tenancy import current_clinic_id
-
         return cls.with_id(current_clinic_id())
 
     @classmethod
     def revise_settings(cls, clinic_id, **fields):
         """Change one clinic's settings (only SETTINGS_FIELDS) and log what changed."""
-        from ..db.connection import database
-        from .audit import AuditLog
+        from .audit import AuditLog  # audit.py imports this module (AuditLog.clinic)
 
         unknown = set(fields) - set(SETTINGS_FIELDS)
         if unknown:
@@ -134,8 +133,7 @@ class Clinic(BaseModel):
     def change_plan(self, subscription_plan, max_patients):
         """Set the plan and the patient limit override (None: the plan's limit); logs
         before/after in the platform audit log. Returns what changed ({} when nothing did)."""
-        from ..db.connection import database
-        from .audit import PlatformAuditLog
+        from .audit import PlatformAuditLog  # audit.py imports this module (AuditLog.clinic)
 
         wanted = {"subscription_plan": subscription_plan, "max_patients": max_patients}
         with database.atomic():
@@ -151,9 +149,8 @@ class Clinic(BaseModel):
     def set_status(self, status):
         """Suspend or reactivate the clinic. Suspending ends every login session of its users.
         Logs before/after; returns False when the clinic already had that status."""
-        from ..db.connection import database
-        from .accounts import LoginSession
-        from .audit import PlatformAuditLog
+        from .accounts import LoginSession  # accounts.py imports this module (User.clinic)
+        from .audit import PlatformAuditLog  # audit.py imports this module (AuditLog.clinic)
 
         if status not in CLINIC_STATUSES:
             raise ValueError(f"not a clinic status: {status}")
@@ -172,8 +169,7 @@ class Clinic(BaseModel):
 
     def owner_second_factors(self):
         """(owners with a second factor, owners): counts only, for the operator's page."""
-        from ..db.tenancy import clinic_context
-        from .accounts import User
+        from .accounts import User  # accounts.py imports this module (User.clinic)
 
         with clinic_context(self.id):
             owners = User.select().where(User.role == "owner")
@@ -181,7 +177,7 @@ class Clinic(BaseModel):
 
     def platform_history(self, limit=50):
         """The platform audit rows about this clinic, newest first."""
-        from .audit import PlatformAuditLog
+        from .audit import PlatformAuditLog  # audit.py imports this module (AuditLog.clinic)
 
         return (PlatformAuditLog.select()
                 .where(PlatformAuditLog.object_type == "clinic",

@@ -12,7 +12,9 @@ from ..db.tenancy import current_clinic_id
 from .base import (
     BooleanField, CharField, ClinicModel, DateField, DateTimeField, ForeignKeyField, IntegerField, TextField, created_at,
 )
+from .audit import AuditLog
 from .clinic import Clinic
+from .plan_limits import PlanCounted, check_room
 
 GENDERS = {"": "未回答", "女性": "女性", "男性": "男性", "その他": "その他"}
 EDITABLE = ("name", "name_kana", "date_of_birth", "gender", "phone", "email", "address")
@@ -46,7 +48,7 @@ def _like(field, pattern):
     return Expression(field, OP.ILIKE, NodeList((pattern, SQL("ESCAPE"), escape)))
 
 
-class Patient(ClinicModel):
+class Patient(PlanCounted, ClinicModel):
     clinic = ForeignKeyField(Clinic, column_name="clinic_id", backref="+")
     chart_number = IntegerField()
     name = CharField()
@@ -61,6 +63,8 @@ class Patient(ClinicModel):
     is_new_patient = BooleanField(default=True)
     created_at = created_at()
     updated_at = DateTimeField(default=now)
+
+    plan_kind = "patients"
 
     class Meta:
         table_name = "patients"
@@ -91,20 +95,14 @@ class Patient(ClinicModel):
     @classmethod
     def register(cls, **fields):
         """A new patient with the next chart number, if the plan has room (else PlanLimitReached)."""
-        from ..plans import check_room
-
-        from .audit import AuditLog
-
         with database.atomic():
-            check_room("patients")
+            check_room(cls)
             patient = cls.create(chart_number=cls.next_chart_number(), **fields)
             AuditLog.append("patient_created", "patient", patient.id)
             return patient
 
     def revise(self, **fields):
         """Change the patient's own details (not the chart number)."""
-        from .audit import AuditLog
-
         changed = [key for key in EDITABLE if key in fields and getattr(self, key) != fields[key]]
         for key in EDITABLE:
             if key in fields:
@@ -156,6 +154,10 @@ class Patient(ClinicModel):
         return (cls._listed().where(cls._matches(name, kana, digits, chart))
                 .order_by(cls.kana_key, cls.id).limit(limit).offset(offset))
 
+    @classmethod
+    def plan_counted(cls, month_start):
+        return cls.select(fn.COUNT(cls.id))
+
     @prepared
     def _count_all(cls):
         return cls.select(fn.COUNT(cls.id)).tuples()
@@ -177,7 +179,7 @@ class Patient(ClinicModel):
 
     def refresh_new_patient_flag(self):
         """is_new_patient stays true until the patient's first completed visit."""
-        from .appointments import Appointment
+        from .appointments import Appointment  # appointments.py imports this module
 
         completed = (Appointment.select().where(Appointment.patient == self.id,
                                                 Appointment.status == "completed").exists())
@@ -186,13 +188,13 @@ class Patient(ClinicModel):
     def upcoming_appointments(self, limit=50):
         """Appointments still to come: later than now, or today's still booked or arrived;
         never cancelled. With the therapist's name, in time order."""
-        from .appointments import Appointment
+        from .appointments import Appointment  # appointments.py imports this module
 
         return Appointment.upcoming_for(self.id, limit)
 
     def visit_count(self):
         """How many times the patient came: their completed appointments."""
-        from .appointments import Appointment
+        from .appointments import Appointment  # appointments.py imports this module
 
         return (Appointment.select(fn.COUNT(Appointment.id))
                 .where(Appointment.patient == self.id, Appointment.status == "completed")

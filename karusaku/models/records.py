@@ -10,6 +10,7 @@ import json
 
 from peewee import JOIN, SQL, fn
 
+from ..body_chart import loads
 from ..clock import now
 from ..db.connection import database
 from ..db.prepared import prepared
@@ -21,6 +22,7 @@ from .base import (
 )
 from .clinic import Clinic
 from .patients import Patient
+from .plan_limits import PlanCounted, check_room
 from .therapists import Therapist
 
 FIELDS = {
@@ -47,7 +49,7 @@ def _content(row):
     return {name: getattr(row, name) for name in CONTENT}
 
 
-class MedicalRecord(ClinicModel):
+class MedicalRecord(PlanCounted, ClinicModel):
     clinic = ForeignKeyField(Clinic, column_name="clinic_id", backref="+")
     patient = ForeignKeyField(Patient, column_name="patient_id", backref="+")
     therapist = ForeignKeyField(Therapist, column_name="therapist_id", backref="+")
@@ -69,6 +71,8 @@ class MedicalRecord(ClinicModel):
     deleted_by = IntegerField(null=True)
     deleted_reason = TextField(default="")
 
+    plan_kind = "records_this_month"
+
     class Meta:
         table_name = "medical_records"
 
@@ -78,8 +82,6 @@ class MedicalRecord(ClinicModel):
 
     @property
     def marks(self):
-        from ..body_chart import loads
-
         return loads(self.body_chart)
 
     def content(self):
@@ -141,10 +143,8 @@ class MedicalRecord(ClinicModel):
     @classmethod
     def write(cls, patient, by, **fields):
         """A new record with its first revision; the plan's monthly limit is checked here."""
-        from ..plans import check_room
-
         with database.atomic():
-            check_room("records_this_month")
+            check_room(cls)
             record = cls.create(patient=patient, created_by=by, updated_by=by, **fields)
             RecordRevision.append(record, "created", by)
             RecordDraft.discard(by, patient.id, None)
@@ -210,6 +210,10 @@ class MedicalRecord(ClinicModel):
     def created_since(cls, moment):
         return cls.select(fn.COUNT(cls.id)).where(cls.created_at >= moment)
 
+    @classmethod
+    def plan_counted(cls, month_start):
+        return cls.created_since(month_start)
+
 
 class RecordRevision(ClinicModel):
     """One saved state of a record: the full content, who saved it and when. Append-only."""
@@ -248,8 +252,6 @@ class RecordRevision(ClinicModel):
 
     @property
     def marks(self):
-        from ..body_chart import loads
-
         return loads(self.body_chart)
 
 

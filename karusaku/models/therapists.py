@@ -1,17 +1,19 @@
 """Therapists (施術者), optionally linked to a staff account."""
-from peewee import JOIN
+from peewee import JOIN, fn
 
 from ..clock import now
 from ..db.connection import database
 from ..db.prepared import prepared
 from .accounts import User
+from .audit import AuditLog
 from .base import CharField, ClinicModel, DateTimeField, ForeignKeyField, created_at
 from .clinic import Clinic
+from .plan_limits import PlanCounted, check_room
 
 STATUSES = {"active": "有効", "inactive": "無効"}
 
 
-class Therapist(ClinicModel):
+class Therapist(PlanCounted, ClinicModel):
     clinic = ForeignKeyField(Clinic, column_name="clinic_id", backref="+")
     name = CharField()
     license_number = CharField(default="")
@@ -22,6 +24,8 @@ class Therapist(ClinicModel):
     user = ForeignKeyField(User, column_name="user_id", null=True, backref="+")
     created_at = created_at()
     updated_at = DateTimeField(default=now)
+
+    plan_kind = "therapists"
 
     class Meta:
         table_name = "therapists"
@@ -42,6 +46,10 @@ class Therapist(ClinicModel):
     @prepared
     def _active(cls):
         return cls.select().where(cls.status == "active").order_by(cls.id)
+
+    @classmethod
+    def plan_counted(cls, month_start):
+        return cls.select(fn.COUNT(cls.id)).where(cls.status == "active")
 
     @classmethod
     def listing(cls):
@@ -71,22 +79,18 @@ class Therapist(ClinicModel):
     @classmethod
     def add(cls, **fields):
         """A new therapist; an active one needs room in the plan (else PlanLimitReached)."""
-        from ..plans import check_room
-
         with database.atomic():
             if fields.get("status", "active") == "active":
-                check_room("therapists")
+                check_room(cls)
             therapist = cls.create(**fields)
             _audit("therapist_created", therapist, {"status": therapist.status})
             return therapist
 
     def revise(self, **fields):
         """Change the therapist's details; activating needs room in the plan."""
-        from ..plans import check_room
-
         with database.atomic():
             if fields.get("status") == "active" and not self.is_active:
-                check_room("therapists")
+                check_room(Therapist)
             changed = sorted(key for key, value in fields.items()
                              if _stored(getattr(self, _column(key))) != _stored(value))
             for key, value in fields.items():
@@ -104,8 +108,8 @@ class Therapist(ClinicModel):
 
     def history_counts(self):
         """How many appointments (upcoming, all) and visit records name this therapist."""
-        from .appointments import Appointment
-        from .records import MedicalRecord
+        from .appointments import Appointment  # appointments.py imports this module
+        from .records import MedicalRecord  # records.py imports this module
 
         appointments = Appointment.select().where(Appointment.therapist == self.id)
         return {
@@ -126,6 +130,4 @@ def _stored(value):
 
 
 def _audit(action, therapist, detail):
-    from .audit import AuditLog
-
     AuditLog.append(action, "therapist", therapist.id, detail)

@@ -17,7 +17,7 @@ from ..accounts import AccountError
 from ..forms import Invalid
 from ..models.appointments import BookingConflict, StatusNotAllowed
 from ..models.records import EditConflict, NotAllowed
-from ..plans import PlanLimitReached
+from ..models.plan_limits import PlanLimitReached
 
 STATUSES = {
     Invalid: 422, StatusNotAllowed: 422, AccountError: 422,  # the request itself is wrong
