@@ -8,11 +8,12 @@ from flask_login import current_user
 from .. import accounts, second_factor
 from ..web import devices, htmx, second_step, sessions
 from ..web.access import get_or_404
+from ..web.presenters import describe_clinic_event
 from ..accounts import AccountError, authenticate_admin
 from ..forms import FormReader, Invalid
 from ..models import PLANS, Clinic, User
 from ..models.clinic import (
-    CLINIC_STATUSES, describe_clinic_event, read_new_clinic_form, read_plan_form,
+    CLINIC_STATUSES, read_new_clinic_form, read_plan_form,
 )
 from ..db.tenancy import clinic_context
 from ..plans import LIMIT_LABELS, clinic_overview, clinics_overview, database_size_bytes
