@@ -6,9 +6,9 @@ f-string, with every value escaped. The templates (schedule/day.html, week.html)
 rest of the page and call `GridHTML.rows()` / `GridHTML.block()`.
 """
 from flask import url_for
-from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
+from .security import csrf_field
 from .views import url_pattern
 
 NEXT_STATUS = {"booked": ("arrived", "来院"), "arrived": ("completed", "完了")}
@@ -24,7 +24,7 @@ class GridHTML:
 
     def __init__(self, filter_id=None, can_book=False, moving=None):
         self.filter_id, self.can_book, self.moving = filter_id, can_book, moving
-        self.csrf = escape(generate_csrf())
+        self.csrf = csrf_field()
         self.show_url = url_pattern("schedule.appointment", "appointment_id")
         self.status_url = url_pattern("schedule.set_status", "appointment_id")
         self.new_url = url_for("schedule.new_appointment")
@@ -60,7 +60,7 @@ class GridHTML:
         label = escape(column.label)
         if self.moving:
             head = (f'<td class="free"><form method="post" action="{self.move_url}" class="slot-form">'
-                    f'<input type="hidden" name="csrf_token" value="{self.csrf}">'
+                    f'{self.csrf}'
                     f'<input type="hidden" name="therapist_id" value="{column.therapist_id}">'
                     f'<input type="hidden" name="appointment_date" value="')
             middle = f'"><button type="submit" class="slot move" aria-label="{label} '
@@ -94,6 +94,6 @@ class GridHTML:
                 if self.filter_id else "")
         return (f'<form method="post" action="{url}" hx-post="{url}" hx-target="#schedule" '
                 f'hx-swap="outerHTML" class="inline">'
-                f'<input type="hidden" name="csrf_token" value="{self.csrf}">'
+                f'{self.csrf}'
                 f'<input type="hidden" name="status" value="{status}">{keep}'
                 f'<button type="submit" class="button small">{label}</button></form>')
