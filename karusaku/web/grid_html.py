@@ -3,7 +3,8 @@
 A day's grid has a few hundred cells. Rendered cell by cell in Jinja (a loop, tests, a macro
 with url_for per cell) they were most of the schedule page's cost; here each cell is one
 f-string, with every value escaped. The templates (schedule/day.html, week.html) lay out the
-rest of the page and call `GridHTML.rows()` / `GridHTML.block()`.
+rest of the page and call `GridHTML.rows()` / `GridHTML.block()`: the day grid (a column per
+therapist) and the week grid (a column per day) are the same rows.
 """
 from flask import url_for
 from markupsafe import Markup, escape
@@ -20,10 +21,12 @@ class GridHTML:
     filter_id: the therapist the view is narrowed to (kept by the status buttons), or None.
     can_book: the user may book (free slots are links or move targets).
     moving: the appointment being moved, or None (free slots are then "move here" forms).
+    week: the week grid (free slots are not links; a closed day's are marked closed).
     """
 
-    def __init__(self, filter_id=None, can_book=False, moving=None):
+    def __init__(self, filter_id=None, can_book=False, moving=None, week=False):
         self.filter_id, self.can_book, self.moving = filter_id, can_book, moving
+        self.week = week
         self.csrf = csrf_field()
         self.show_url = url_pattern("schedule.appointment", "appointment_id")
         self.status_url = url_pattern("schedule.set_status", "appointment_id")
@@ -32,12 +35,12 @@ class GridHTML:
 
     def rows(self, starts, columns):
         """The <tr> of every slot row: time, then each column's cell (none where a block
-        above spans the slot)."""
+        above spans the slot). starts: datetimes (a day's slots) or times (a week's rows)."""
         free_cells = [self._free_cell(column) for column in columns]
         out = []
         for row, start in enumerate(starts):
             iso = start.isoformat(timespec="minutes")
-            hhmm = iso[11:16]
+            hhmm = iso[-5:]
             cells = [f'<tr><th class="time" scope="row">{hhmm}</th>']
             for column, free_cell in zip(columns, free_cells):
                 cell = column.cells[row]
@@ -55,6 +58,9 @@ class GridHTML:
     def _free_cell(self, column):
         """A function (slot start as ISO text, as HH:MM) -> that column's free cell. The parts
         that do not change from row to row are worked out once per column."""
+        if self.week:
+            free = '<td class="free closed"></td>' if column.closed else '<td class="free"></td>'
+            return lambda iso, hhmm: free
         if column.closed or not self.can_book:
             return lambda iso, hhmm: '<td class="free"></td>'
         label = escape(column.label)
