@@ -11,7 +11,7 @@ MACROS = """{% from "_forms.html" import csrf, field, select, textarea %}
 {{ field('birth', '生年月日', 'x', errors, hint='例：S55.4.1') }}
 {{ select('kind', '種類', [('a', 'A'), (2, 'B')], '2', errors, blank='選んでください') }}
 {% call select('plan', 'プラン', errors=errors, required=true) %}<option value="p">P</option>{% endcall %}
-{% call textarea('notes', 'メモ', '<b>', errors, rows=3, class='record-field') %}<div id="tools"></div>{% endcall %}
+{{ textarea('notes', 'メモ', '<b>', errors, rows=3) }}
 {{ csrf() }}"""
 
 
@@ -27,15 +27,14 @@ def test_without_errors_the_fields_are_plain(app):
     assert '<option value="">選んでください</option>' in html
     assert '<option value="2" selected>B</option>' in html and '<option value="a">A</option>' in html
     assert '<span class="required">必須</span>' in html and '<option value="p">P</option>' in html
-    assert re.search(r'<label for="f-notes">メモ</label>\s*<div id="tools"></div>\s*'
+    assert re.search(r'<label for="f-notes">メモ</label>\s*'
                      r'<textarea id="f-notes" name="notes" rows="3">&lt;b&gt;</textarea>', html)
 
 
 def test_each_field_with_an_error_is_marked_and_described_by_it(app):
     errors = {name: f"{name}の誤り" for name in ("birth", "kind", "plan", "notes")}
     html, _ = render(app, errors)
-    assert html.count('class="field has-error"') == 3
-    assert 'class="field record-field has-error"' in html
+    assert html.count('class="field has-error"') == 4
     assert 'aria-describedby="h-birth e-birth" aria-invalid="true"' in html
     for name in ("kind", "plan", "notes"):
         assert f'id="f-{name}" name="{name}"' in html
