@@ -100,6 +100,5 @@ class GridHTML:
                 if self.filter_id else "")
         return (f'<form method="post" action="{url}" hx-post="{url}" hx-target="#schedule" '
                 f'hx-swap="outerHTML" class="inline">'
-                f'{self.csrf}'
-                f'<input type="hidden" name="status" value="{status}">{keep}'
+                f'{self.csrf}<input type="hidden" name="status" value="{status}">{keep}'
                 f'<button type="submit" class="button small">{label}</button></form>')
