@@ -1,4 +1,11 @@
-"""Karusaku: charts and bookings for small manual-therapy clinics."""
+"""Karusaku: charts and bookings for small manual-therapy clinics.
+
+Imports go at the top of a module. One inside a function is for an optional driver or a
+deliberate late import only, with a one-line comment saying why (an import that dodges a cycle
+means the layers are wrong). Templates are the other way round: `{% from … import %}` goes
+inside the block that uses it, since a block rendered alone as an htmx fragment does not run the
+template's top-level code.
+"""
 from flask import Flask
 
 from . import body_chart

@@ -16,6 +16,7 @@ import pytest
 from karusaku.ops import audit_check
 from karusaku.ops.audit_check import format_problems, verify_audit
 from karusaku.blueprints import audit as audit_views
+from karusaku.web import presenters
 from karusaku.clock import today
 from karusaku.db.connection import database
 from karusaku.models import Appointment, AuditLog, MedicalRecord, Patient, PlatformAuditLog
@@ -504,7 +505,7 @@ def test_csv_is_an_attachment_with_a_bom_and_a_japanese_header(app, world, owner
     body = response.get_data()
     assert body.startswith(b"\xef\xbb\xbf")
     header = body.decode("utf-8")[1:].split("\r\n")[0]
-    assert header == ",".join(audit_views.CSV_HEADER)
+    assert header == ",".join(presenters.CSV_HEADER)
     assert header.startswith("番号,日時,ユーザー,操作")
     assert response.headers["Cache-Control"] == "no-store"
 

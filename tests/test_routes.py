@@ -93,3 +93,13 @@ def test_the_platform_admin_cannot_open_clinic_pages(app, world):
         if is_clinic_page(rule) and method == "GET":
             response = client.get(url(app, rule, world["a"].ids()))
             assert response.status_code == 403, rule.rule
+
+
+def test_an_error_is_a_fragment_only_for_an_htmx_fragment_request(as_user):
+    """As htmx.render: a boosted link or a history restore gets the whole error page."""
+    session = as_user("a", "owner")
+    fragment = session.get("/patients/999999999", headers={"HX-Request": "true"})
+    assert fragment.status_code == 404 and "<html" not in fragment.get_data(as_text=True)
+    for header in ("HX-Boosted", "HX-History-Restore-Request"):
+        page = session.get("/patients/999999999", headers={"HX-Request": "true", header: "true"})
+        assert page.status_code == 404 and "<html" in page.get_data(as_text=True)

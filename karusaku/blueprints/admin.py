@@ -12,7 +12,8 @@ from ..accounts import authenticate_admin
 from ..forms import FormReader
 from ..forms.clinic import read_new_clinic_form, read_plan_form
 from ..models import PLANS, Clinic, User
-from ..models.clinic import CLINIC_STATUSES, describe_clinic_event
+from ..models.clinic import CLINIC_STATUSES
+from ..web.presenters import describe_clinic_event
 from ..db.tenancy import clinic_context
 from ..models.plan_limits import LIMIT_LABELS
 from ..plans import clinic_overview, clinics_overview, database_size_bytes

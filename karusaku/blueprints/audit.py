@@ -2,43 +2,23 @@
 
 Only the owner's own clinic: every query goes through the tenant scope.
 """
-import csv
-import io
-import unicodedata
 from dataclasses import dataclass
 
 from flask import Blueprint, Response, current_app, request
 
 from ..web import htmx
+from ..web import presenters
 from ..web.access import require_staff, roles
 from ..clock import now
 from ..forms import FormReader, page_number
-from ..models import ROLES, Appointment, AuditLog, Clinic, Patient, User
-from ..models.audit import ACTION_LABELS, OBJECT_LABELS
+from ..models import AuditLog, Clinic, Patient, User
+from ..models.audit import ACTION_LABELS
 from ..db.tenancy import clinic_context
-from ..web.views import history_label
 
 bp = Blueprint("audit", __name__)
 bp.before_request(require_staff)
 
-# Object types with a page, and the URL argument naming the object.
-OBJECT_PAGES = {"patient": ("patients.show", "patient_id"),
-                "record": ("records.show", "record_id"),
-                "appointment": ("schedule.appointment", "appointment_id"),
-                "therapist": ("therapists.show", "therapist_id"),
-                "user": ("users.index", None), "clinic": ("clinic.settings", None)}
-CSV_HEADER = ["番号", "日時", "ユーザー", "操作", "操作コード", "対象", "対象ID", "カルテ番号",
-              "患者", "内容", "IPアドレス"]
 CSV_CHUNK = 500
-FORMULA_STARTS = set("=+-@＝＋－＠")
-
-REASONS = {"unknown_user": "存在しないユーザー名", "wrong_password": "パスワードの誤り",
-           "locked": "ロック中", "disabled": "無効なアカウント",
-           "clinic_suspended": "医院の利用停止中", "unknown_clinic": "存在しない医院コード"}
-DETAIL_KEYS = {"reason": "理由", "until": "ロック解除", "username": "ユーザー名", "role": "役割",
-               "version": "版", "fields": "変更項目", "changed": "変更", "status": "状態",
-               "from": "開始日", "to": "終了日", "clinic_code": "医院コード", "user_id": "ユーザーID",
-               "action": "操作", "rows": "件数"}
 
 
 @dataclass
@@ -107,7 +87,7 @@ def _page(filters, users, actions, status=200, **results):
     return htmx.render(
         "audit/index.html", block="results", status=status, filters=filters,
         form=FormReader(request.args).values(), users=users,
-        actions=[(name, ACTION_LABELS.get(name, name)) for name in actions],
+        actions=presenters.action_choices(actions),
         **({"entries": [], "total": 0, "page": 1, "pages": 0} | results))
 
 
@@ -122,8 +102,8 @@ def index():
     total = query.count()
     pages = (total + per_page - 1) // per_page
     page = min(page_number(request.args), max(pages, 1))  # past the last: the last
-    return _page(filters, users, actions, entries=present(query.paginate(page, per_page)),
-                 total=total, page=page, pages=pages)
+    entries = presenters.present(query.paginate(page, per_page))
+    return _page(filters, users, actions, entries=entries, total=total, page=page, pages=pages)
 
 
 @bp.get("/audit.csv")
@@ -143,120 +123,15 @@ def export_csv():
 def _csv_lines(filters, clinic_id):
     """The CSV, streamed: the BOM (so Excel reads UTF-8), the header, then every matching row,
     newest first, read in short chunks."""
-    yield "\ufeff" + _csv_row(CSV_HEADER)
+    yield "\ufeff" + presenters.csv_line(presenters.CSV_HEADER)
     before = None
     while True:
         with clinic_context(clinic_id):
             query = filters.query()
             if before is not None:
                 query = query.where(AuditLog.id < before)
-            entries = present(query.limit(CSV_CHUNK))
+            entries = presenters.present(query.limit(CSV_CHUNK))
         if not entries:
             return
-        yield "".join(_csv_row(_csv_cells(entry)) for entry in entries)
+        yield "".join(presenters.csv_line(presenters.csv_cells(entry)) for entry in entries)
         before = entries[-1].row.id
-
-
-def _csv_cells(entry):
-    row, patient = entry.row, entry.patient
-    return [row.id, f"{row.created_at}", row.username, row.action_label, row.action,
-            OBJECT_LABELS.get(row.object_type, row.object_type), row.object_id or "",
-            patient.chart_number if patient else "", patient.name if patient else "",
-            entry.detail, row.ip]
-
-
-def _csv_row(cells):
-    """One CSV line; a text cell that a spreadsheet would run as a formula gets a leading '."""
-    out = io.StringIO()
-    csv.writer(out).writerow(["'" + cell if _is_formula(cell) else cell for cell in cells])
-    return out.getvalue()
-
-
-def _is_formula(cell):
-    """A text cell a spreadsheet could run: its first visible character is one of OWASP's
-    formula starts or their full-width forms (which Japanese Excel also reads), or it begins
-    with a control character (a tab, a line break, a bidirectional mark)."""
-    if not isinstance(cell, str) or not cell:
-        return False
-    if _is_control(cell[0]):
-        return True
-    visible = next((c for c in cell if not c.isspace() and not _is_control(c)), "")
-    return visible in FORMULA_STARTS
-
-
-def _is_control(char):
-    return unicodedata.category(char) in ("Cc", "Cf")
-
-
-# --- rows in words ------------------------------------------------------------------------
-
-@dataclass
-class Entry:
-    """An audit row as the viewer shows it."""
-
-    row: AuditLog
-    patient: Patient = None
-    detail: str = ""
-
-    @property
-    def object_label(self):
-        if not self.row.object_type:
-            return ""
-        label = OBJECT_LABELS.get(self.row.object_type, self.row.object_type)
-        return f"{label} #{self.row.object_id}" if self.row.object_id is not None else label
-
-    @property
-    def object_link(self):
-        """(endpoint, arguments) of the object's page, or None."""
-        page = OBJECT_PAGES.get(self.row.object_type)
-        if page is None or self.row.object_id is None:
-            return None
-        endpoint, arg = page
-        return endpoint, ({arg: self.row.object_id} if arg else {})
-
-
-def present(rows):
-    """Entries for audit rows: each with its patient (one query for all) and detail in words."""
-    rows = list(rows)
-    appointment_ids = {r.object_id for r in rows
-                       if r.object_type == "appointment" and r.object_id is not None}
-    appointment_patients = {a.id: a.patient_id for a in Appointment.select(
-        Appointment.id, Appointment.patient).where(Appointment.id.in_(appointment_ids))
-    } if appointment_ids else {}
-    wanted = [_patient_id(row, appointment_patients) for row in rows]
-    ids = {pid for pid in wanted if pid is not None}
-    patients = {p.id: p for p in Patient.select(Patient.id, Patient.chart_number, Patient.name)
-                .where(Patient.id.in_(ids))} if ids else {}
-    return [Entry(row, patients.get(pid), describe(row)) for row, pid in zip(rows, wanted)]
-
-
-def _patient_id(row, appointment_patients):
-    if row.object_type == "patient":
-        return row.object_id
-    if row.object_type == "appointment":
-        return appointment_patients.get(row.object_id)
-    value = row.details.get("patient_id")
-    return value if isinstance(value, int) and 0 < value < 2**63 else None
-
-
-def describe(row):
-    """The row's detail in words (its patient is shown apart)."""
-    if row.action in ("appointment_booked", "appointment_moved", "appointment_status",
-                      "appointment_edited"):
-        try:
-            return history_label(row)
-        except (ValueError, AttributeError, TypeError):  # not the detail the app writes
-            pass
-    return "、".join(f"{DETAIL_KEYS.get(key, key)}: {_value(key, value)}" if key else str(value)
-                    for key, value in row.details.items() if key != "patient_id")
-
-
-def _value(key, value):
-    if key in ("reason", "role") and isinstance(value, str):
-        return (REASONS if key == "reason" else ROLES).get(value, value)
-    if isinstance(value, list):
-        return "・".join(map(str, value))
-    if isinstance(value, dict):  # settings_changed: {field: [before, after]}
-        return "、".join(f"{k}: {v[0]} → {v[1]}" if isinstance(v, list) and len(v) == 2
-                        else f"{k}: {v}" for k, v in value.items())
-    return "—" if value in (None, "") else str(value)

@@ -96,7 +96,8 @@ def week():
     return htmx.render("schedule/week.html", block="week", therapist=therapist, columns=columns,
                        times=times, all_therapists=list(Therapist.listing()), day=first,
                        prev_week=first - timedelta(days=7), next_week=first + timedelta(days=7),
-                       can_book=current_user.role in BOOKERS, grid=GridHTML(therapist.id))
+                       can_book=current_user.role in BOOKERS,
+                       grid=GridHTML(therapist.id, week=True))
 
 
 def _booking_form(status=200, form=None, errors=None, **extra):

@@ -189,33 +189,3 @@ CLINIC_STATUSES = {"active": "稼働中", "suspended": "停止中"}
 MAX_PATIENTS_LIMIT = 100000
 
 
-def _limit_text(value):
-    return "プランどおり" if value is None else f"{value}人"
-
-
-def describe_clinic_event(row):
-    """A platform audit row about a clinic in Japanese words (plan, limit, status; no names)."""
-    import json
-
-    detail = json.loads(row.detail) if row.detail else {}
-    if row.action == "clinic_created":
-        plan = PLANS.get(detail.get("plan"))
-        return f"医院を登録（{plan.label if plan else '—'}プラン）"
-    if row.action == "clinic_plan_changed":
-        parts = []
-        changed = detail.get("changed", {})
-        if "subscription_plan" in changed:
-            old, new = (PLANS[name].label if name in PLANS else "—"
-                        for name in changed["subscription_plan"])
-            parts.append(f"プラン {old} → {new}")
-        if "max_patients" in changed:
-            old, new = (_limit_text(value) for value in changed["max_patients"])
-            parts.append(f"患者数の上限 {old} → {new}")
-        return "、".join(parts) or "プランを変更"
-    if row.action == "owner_second_factor_reset":
-        return "院長の二段階認証をリセット"
-    if row.action == "clinic_reactivated":
-        return "利用を再開"
-    if row.action == "clinic_suspended":
-        return f"利用を停止（終了したログイン {int(detail.get('sessions_ended', 0))}件）"
-    return row.action

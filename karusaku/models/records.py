@@ -5,7 +5,6 @@ Nothing is silently overwritten: every save appends a RecordRevision with the fu
 who and when; an edit carries the version it started from, so a save from a second tab that
 did not see the first one's change is refused (EditConflict) instead of overwriting it.
 """
-import difflib
 import json
 
 from peewee import JOIN, SQL, fn
@@ -253,33 +252,6 @@ class RecordRevision(ClinicModel):
     @property
     def marks(self):
         return loads(self.body_chart)
-
-
-def revision_changes(previous, current):
-    """What changed from one revision to the next: [(label, [(op, text), ...])], where op is
-    'equal', 'delete' or 'insert' (a character diff, so a one-word change shows as one)."""
-    from ..body_chart import summary
-
-    if previous is None:
-        return []
-    pairs = [("施術日", str(previous.visit_date), str(current.visit_date)),
-             ("施術者", previous.therapist_name, current.therapist_name)]
-    pairs += [(label, getattr(previous, name), getattr(current, name))
-              for name, label in FIELDS.items()]
-    pairs.append(("人体図", summary(previous.marks), summary(current.marks)))
-    return [(label, _diff(old or "", new or "")) for label, old, new in pairs if old != new]
-
-
-def _diff(old, new):
-    pieces = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
-        if op in ("delete", "replace"):
-            pieces.append(("delete", old[i1:i2]))
-        if op in ("insert", "replace"):
-            pieces.append(("insert", new[j1:j2]))
-        if op == "equal":
-            pieces.append(("equal", old[i1:i2]))
-    return pieces
 
 
 class RecordDraft(ClinicModel):

@@ -23,7 +23,7 @@ MESSAGES = {
 
 def _render(status, message=None):
     message = message or MESSAGES.get(status, MESSAGES[500])
-    template = "errors/_error.html" if htmx.is_htmx() else "errors/error.html"
+    template = "errors/_error.html" if htmx.wants_fragment() else "errors/error.html"
     return render_template(template, status=status, message=message), status
 
 

@@ -3,12 +3,13 @@
 A day's grid has a few hundred cells. Rendered cell by cell in Jinja (a loop, tests, a macro
 with url_for per cell) they were most of the schedule page's cost; here each cell is one
 f-string, with every value escaped. The templates (schedule/day.html, week.html) lay out the
-rest of the page and call `GridHTML.rows()` / `GridHTML.block()`.
+rest of the page and call `GridHTML.rows()` / `GridHTML.block()`: the day grid (a column per
+therapist) and the week grid (a column per day) are the same rows.
 """
 from flask import url_for
-from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
+from .security import csrf_field
 from .views import url_pattern
 
 NEXT_STATUS = {"booked": ("arrived", "来院"), "arrived": ("completed", "完了")}
@@ -20,11 +21,13 @@ class GridHTML:
     filter_id: the therapist the view is narrowed to (kept by the status buttons), or None.
     can_book: the user may book (free slots are links or move targets).
     moving: the appointment being moved, or None (free slots are then "move here" forms).
+    week: the week grid (free slots are not links; a closed day's are marked closed).
     """
 
-    def __init__(self, filter_id=None, can_book=False, moving=None):
+    def __init__(self, filter_id=None, can_book=False, moving=None, week=False):
         self.filter_id, self.can_book, self.moving = filter_id, can_book, moving
-        self.csrf = escape(generate_csrf())
+        self.week = week
+        self.csrf = csrf_field()
         self.show_url = url_pattern("schedule.appointment", "appointment_id")
         self.status_url = url_pattern("schedule.set_status", "appointment_id")
         self.new_url = url_for("schedule.new_appointment")
@@ -32,12 +35,12 @@ class GridHTML:
 
     def rows(self, starts, columns):
         """The <tr> of every slot row: time, then each column's cell (none where a block
-        above spans the slot)."""
+        above spans the slot). starts: datetimes (a day's slots) or times (a week's rows)."""
         free_cells = [self._free_cell(column) for column in columns]
         out = []
         for row, start in enumerate(starts):
             iso = start.isoformat(timespec="minutes")
-            hhmm = iso[11:16]
+            hhmm = iso[-5:]
             cells = [f'<tr><th class="time" scope="row">{hhmm}</th>']
             for column, free_cell in zip(columns, free_cells):
                 cell = column.cells[row]
@@ -55,12 +58,15 @@ class GridHTML:
     def _free_cell(self, column):
         """A function (slot start as ISO text, as HH:MM) -> that column's free cell. The parts
         that do not change from row to row are worked out once per column."""
+        if self.week:
+            free = '<td class="free closed"></td>' if column.closed else '<td class="free"></td>'
+            return lambda iso, hhmm: free
         if column.closed or not self.can_book:
             return lambda iso, hhmm: '<td class="free"></td>'
         label = escape(column.label)
         if self.moving:
             head = (f'<td class="free"><form method="post" action="{self.move_url}" class="slot-form">'
-                    f'<input type="hidden" name="csrf_token" value="{self.csrf}">'
+                    f'{self.csrf}'
                     f'<input type="hidden" name="therapist_id" value="{column.therapist_id}">'
                     f'<input type="hidden" name="appointment_date" value="')
             middle = f'"><button type="submit" class="slot move" aria-label="{label} '
@@ -94,6 +100,5 @@ class GridHTML:
                 if self.filter_id else "")
         return (f'<form method="post" action="{url}" hx-post="{url}" hx-target="#schedule" '
                 f'hx-swap="outerHTML" class="inline">'
-                f'<input type="hidden" name="csrf_token" value="{self.csrf}">'
-                f'<input type="hidden" name="status" value="{status}">{keep}'
+                f'{self.csrf}<input type="hidden" name="status" value="{status}">{keep}'
                 f'<button type="submit" class="button small">{label}</button></form>')

@@ -2,7 +2,8 @@
 too crowded to parse."""
 from flask import abort, current_app, request
 from flask.sessions import SecureCookieSessionInterface
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFProtect, generate_csrf
+from markupsafe import Markup, escape
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 csrf = CSRFProtect()
@@ -17,6 +18,11 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "form-action 'self'",
     "frame-ancestors 'none'",
 ])
+
+
+def csrf_field():
+    """A form's hidden CSRF field: the csrf() macro of _forms.html, and the grid's forms."""
+    return Markup(f'<input type="hidden" name="csrf_token" value="{escape(generate_csrf())}">')
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -53,6 +59,7 @@ def _refuse_crowded_forms():
 def init_app(app):
     app.before_request(_refuse_crowded_forms)  # before CSRF reads the form
     csrf.init_app(app)
+    app.jinja_env.globals["csrf_field"] = csrf_field
     app.session_interface = SessionInterface()
     app.after_request(_headers)
     proxies = app.config["TRUSTED_PROXIES"]

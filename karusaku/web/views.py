@@ -4,12 +4,9 @@ from functools import lru_cache
 from flask import current_app, request, url_for
 from flask_login import current_user
 
-import json
-
 from . import notices
 from ..japanese import WEEKDAYS_JA
-from ..models import STATUSES
-from ..models.records import revision_changes
+from .presenters import history_label, revision_changes
 
 # (endpoint, label, roles that see it); entries whose endpoint is not registered are skipped.
 NAVIGATION = [
@@ -43,25 +40,6 @@ def date_ja(value):
 
 def hhmm(value):
     return value.strftime("%H:%M") if value else ""
-
-
-def _slot_text(slot):
-    return f"{slot.get('start', '')}（{slot.get('minutes', '')}分・{slot.get('therapist', '')}）"
-
-
-def history_label(entry):
-    """An audit row of an appointment in words: 予約を登録、変更、状態の変更."""
-    detail = json.loads(entry.detail) if entry.detail else {}
-    if entry.action == "appointment_booked":
-        return f"予約を登録 {_slot_text(detail)}"
-    if entry.action == "appointment_moved":
-        return f"予約を変更 {_slot_text(detail.get('from', {}))} → {_slot_text(detail.get('to', {}))}"
-    if entry.action == "appointment_status":
-        return (f"状態を変更 {STATUSES.get(detail.get('from'), '')} → "
-                f"{STATUSES.get(detail.get('to'), '')}")
-    if entry.action == "appointment_edited":
-        return "メモを変更"
-    return entry.action
 
 
 _ID = 987654321  # a stand-in id, replaced by "{}" in url_pattern()
