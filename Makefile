@@ -19,7 +19,8 @@ run: install
 test: install
 	$(VENV)/bin/python -m pytest
 
-# The benchmark (not part of `make test`): phase-3 databases made with `flask seed-demo --clinics 100`.
+# The benchmark (not part of `make test`) on phase-3 databases made by bench/generate.py
+# (`.venv/bin/python bench/generate.py /tmp/phase3.db --clinics 100 --months 60`: bench/README.md).
 BENCH_DBS ?= /tmp/phase3-1m.db /tmp/phase3-12m.db /tmp/phase3.db
 .PHONY: bench
 bench: install

@@ -3,7 +3,9 @@ from the other CPU by logged-in users of many clinics.
 
     .venv/bin/python bench/run.py --database /tmp/phase3-1m.db --database /tmp/phase3.db
 
-For each database, in one server run: log every user in (untimed, one at a time), warm up, then
+on databases made by bench/generate.py (`.venv/bin/python bench/generate.py /tmp/phase3.db
+--clinics 100 --months 60`). For each database, in one server run: log every user in (untimed,
+one at a time), warm up, then
 
 1. `bare`: GET /healthz (plain text through Flask and waitress, no session) by all clients at
    once, flat out: the most this server can answer, the yardstick for every page;
