@@ -8,7 +8,7 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-.PHONY: install run test
+.PHONY: install run test lint
 install: $(VENV)/.installed
 
 run: install
@@ -16,8 +16,12 @@ run: install
 	$(FLASK) seed-demo
 	$(VENV)/bin/python run.py
 
-test: install
+test: lint
 	$(VENV)/bin/python -m pytest
+
+# Mistakes and style pytest does not see (ruff.toml); `make test` runs it first.
+lint: install
+	$(VENV)/bin/ruff check .
 
 # The benchmark (not part of `make test`) on phase-3 databases made by bench/generate.py
 # (`.venv/bin/python bench/generate.py /tmp/phase3.db --clinics 100 --months 60`: bench/README.md).

@@ -25,10 +25,26 @@ from datetime import datetime, timedelta
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import (  # noqa: E402
-    BENCH, DEFAULT_PASSWORD, OUT, REPO, RESULTS, Connection, HTTPError, LoginFailed, Server,
-    SlotCursor, connect_readonly, discover, free_port, log_counts, log_in, machine_facts,
-    percentile, server_python, today,
+from common import (
+    BENCH,
+    DEFAULT_PASSWORD,
+    OUT,
+    REPO,
+    RESULTS,
+    Connection,
+    HTTPError,
+    LoginFailed,
+    Server,
+    SlotCursor,
+    connect_readonly,
+    discover,
+    free_port,
+    log_counts,
+    log_in,
+    machine_facts,
+    percentile,
+    server_python,
+    today,
 )
 
 
