@@ -8,7 +8,7 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-.PHONY: install run test
+.PHONY: install run test lint
 install: $(VENV)/.installed
 
 run: install
@@ -16,11 +16,17 @@ run: install
 	$(FLASK) seed-demo
 	$(VENV)/bin/python run.py
 
-test: install
-	$(VENV)/bin/lint-imports --no-cache
+test: lint
 	$(VENV)/bin/python -m pytest
 
-# The benchmark (not part of `make test`): phase-3 databases made with `flask seed-demo --clinics 100`.
+# What pytest does not see, run first by `make test`: mistakes and style (ruff.toml), and
+# imports against the layers or in a cycle (.importlinter).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
+
+# The benchmark (not part of `make test`) on phase-3 databases made by bench/generate.py
+# (`.venv/bin/python bench/generate.py /tmp/phase3.db --clinics 100 --months 60`: bench/README.md).
 BENCH_DBS ?= /tmp/phase3-1m.db /tmp/phase3-12m.db /tmp/phase3.db
 .PHONY: bench
 bench: install

@@ -28,7 +28,7 @@ REPO = os.path.dirname(BENCH)
 OUT = os.path.join(BENCH, "out")  # server logs (git-ignored)
 RESULTS = os.path.join(BENCH, "results")
 TOKYO = ZoneInfo("Asia/Tokyo")
-# The generator's logins (karusaku/generator.py: owner `incho`, PASSWORD); --password for others.
+# The generator's logins (bench/generator.py: owner `incho`, PASSWORD); --password for others.
 DEFAULT_PASSWORD = "karusaku-bench-2026"
 RECORDS_PER_MONTH = {"starter": 500, "pro": 2000, "enterprise": None}  # as karusaku/models/clinic.py
 MIN_RECORD_ROOM = 400  # a clinic must have room for this many more records this month

@@ -3,7 +3,9 @@ from the other CPU by logged-in users of many clinics.
 
     .venv/bin/python bench/run.py --database /tmp/phase3-1m.db --database /tmp/phase3.db
 
-For each database, in one server run: log every user in (untimed, one at a time), warm up, then
+on databases made by bench/generate.py (`.venv/bin/python bench/generate.py /tmp/phase3.db
+--clinics 100 --months 60`). For each database, in one server run: log every user in (untimed,
+one at a time), warm up, then
 
 1. `bare`: GET /healthz (plain text through Flask and waitress, no session) by all clients at
    once, flat out: the most this server can answer, the yardstick for every page;
@@ -31,13 +33,27 @@ from urllib.parse import quote
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import (  # noqa: E402
-    DEFAULT_PASSWORD, RESULTS, Connection, HTTPError, LoginFailed, Server, SlotCursor,
-    core_times, database_facts, discover, free_port, log_counts, log_in, machine_facts,
-    machine_times, percentile, today,
+import postgres
+from common import (
+    DEFAULT_PASSWORD,
+    RESULTS,
+    Connection,
+    HTTPError,
+    LoginFailed,
+    Server,
+    SlotCursor,
+    core_times,
+    database_facts,
+    discover,
+    free_port,
+    log_counts,
+    log_in,
+    machine_facts,
+    machine_times,
+    percentile,
+    today,
 )
-import postgres  # noqa: E402
-from nginx import Front, cpu_of  # noqa: E402
+from nginx import Front, cpu_of
 
 PAGES = {  # name -> what the table calls it
     "schedule": "day schedule `GET /schedule?date=`",
@@ -500,8 +516,9 @@ def notes(result):
     log = result["log"]
     mix = phases.get("mix", {})
     return "\n".join([
-        f"- server memory: peak (VmHWM) **{end.get('hwm', 0):.1f} MiB**; RSS {result.get('memory_after_start_mb', 0):.1f} "
-        f"after start, {login.get('rss', 0):.1f} after the log-ins (VmHWM {login.get('hwm', 0):.1f}), "
+        f"- server memory: peak (VmHWM) **{end.get('hwm', 0):.1f} MiB**; "
+        f"RSS {result.get('memory_after_start_mb', 0):.1f} after start, "
+        f"{login.get('rss', 0):.1f} after the log-ins (VmHWM {login.get('hwm', 0):.1f}), "
         f"at most {peak_phase_rss:.1f} while serving, {end.get('rss', 0):.1f} at the end",
         f"- server CPU (core {result.get('server_cpu', 0)}): the (busy) column is how much of its core "
         f"the server used in each flat-out phase; below ~95% it waited for something else "

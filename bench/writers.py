@@ -7,8 +7,9 @@ Each write carries a unique tag in its notes (`writers <run> <user> <n>`); a wri
 acknowledged when the server answered it with success (200 for a saved record, 201 for a
 booking: the htmx answers). Afterwards the tags are read back from the database: every
 acknowledged write must be there (none lost), and the server's log must not contain
-"database is locked". Without --database it generates a fresh one (10 clinics, 1 month: `flask
-seed-demo --clinics 10 --months 1`) in bench/out/; the writes go into the database given.
+"database is locked". Without --database it generates a fresh one (10 clinics, 1 month:
+`bench/generate.py DATABASE --clinics 10 --months 1`) in bench/out/; the writes go into the
+database given.
 """
 import argparse
 import json
@@ -24,10 +25,26 @@ from datetime import datetime, timedelta
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import (  # noqa: E402
-    DEFAULT_PASSWORD, OUT, REPO, RESULTS, Connection, HTTPError, LoginFailed, Server, SlotCursor,
-    connect_readonly, discover, free_port, log_counts, log_in, machine_facts, percentile,
-    server_python, today,
+from common import (
+    BENCH,
+    DEFAULT_PASSWORD,
+    OUT,
+    REPO,
+    RESULTS,
+    Connection,
+    HTTPError,
+    LoginFailed,
+    Server,
+    SlotCursor,
+    connect_readonly,
+    discover,
+    free_port,
+    log_counts,
+    log_in,
+    machine_facts,
+    percentile,
+    server_python,
+    today,
 )
 
 
@@ -159,13 +176,12 @@ def main(argv=None):
     if database is None:
         os.makedirs(OUT, exist_ok=True)
         database = os.path.join(OUT, f"writers-{tag}.db")
-        print(f"generating {database}: 10 clinics, 1 month (flask seed-demo)", flush=True)
-        env = dict(os.environ, KARUSAKU_DATABASE=database,
+        print(f"generating {database}: 10 clinics, 1 month (bench/generate.py)", flush=True)
+        env = dict(os.environ,
                    KARUSAKU_SECRET_KEY=os.environ.get("KARUSAKU_SECRET_KEY", "karusaku-bench"))
-        flask = [server_python(), "-m", "flask", "--app", "karusaku"]
-        for command in (["init-db"], ["seed-demo", "--clinics", "10", "--months", "1"]):
-            subprocess.run(flask + command, cwd=REPO, env=env, check=True,
-                           stdout=subprocess.DEVNULL)
+        subprocess.run([server_python(), os.path.join(BENCH, "generate.py"), database,
+                        "--clinics", "10", "--months", "1"],
+                       cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)
     clinics = discover(database, args.clients, args.username)
     port = free_port(args.port)
     server = Server(database, port, args.threads, cpu=args.server_cpu,

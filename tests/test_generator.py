@@ -1,13 +1,18 @@
-"""The data generator (`seed-demo --clinics N …`): counts, consistency, statuses, plan limits,
-and that the app works on what it makes. Small: 2 clinics × 20 patients × 2 months."""
+"""The data generator (`bench/generate.py DATABASE --clinics N …`): counts, consistency,
+statuses, plan limits, and that the app works on what it makes. Small: 2 clinics × 20 patients
+× 2 months. `flask seed-demo --clinics …` only says where the generator went."""
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from karusaku import generator
+from bench import generator
 from karusaku.ops.audit_check import verify_audit
 from karusaku.clock import today
 from karusaku.japanese import normalize_kana, normalize_phone
@@ -18,9 +23,17 @@ from .conftest import login, sqlite_only
 pytestmark = sqlite_only("the generator writes SQLite databases")
 
 CLINICS, PATIENTS, MONTHS, RATE = 2, 20, 2, 60
-ARGS = ["seed-demo", "--clinics", str(CLINICS), "--patients", str(PATIENTS), "--months",
-        str(MONTHS), "--records-per-month", str(RATE), "--seed", "7"]
+ARGS = ["--clinics", str(CLINICS), "--patients", str(PATIENTS), "--months", str(MONTHS),
+        "--records-per-month", str(RATE), "--seed", "7"]
 KATAKANA = re.compile(r"^[\u30a0-\u30ff]+ [\u30a0-\u30ff]+$")
+GENERATE = Path(__file__).resolve().parent.parent / "bench" / "generate.py"
+
+
+def generate(*args):
+    """`python bench/generate.py ARGS`, as the benchmark runs it."""
+    env = dict(os.environ, KARUSAKU_SECRET_KEY="test secret key")
+    return subprocess.run([sys.executable, GENERATE, *args], capture_output=True, text=True,
+                          env=env, timeout=120)
 
 
 @pytest.fixture
@@ -30,9 +43,9 @@ def run(app):
 
 
 @pytest.fixture
-def generated(app, run):
-    result = run(*ARGS)
-    assert result.exit_code == 0, result.output
+def generated(app):
+    result = generate(app.config["DATABASE"], *ARGS)
+    assert result.returncode == 0, result.stderr
     return result
 
 
@@ -233,20 +246,33 @@ def test_progress_is_reported_while_it_runs(generated):
     assert generator.PASSWORD in generated.stdout and "c001" in generated.stdout
 
 
-def test_it_refuses_a_database_that_has_clinics(app, run, world):
-    result = run("seed-demo", "--clinics", "1", "--patients", "5", "--months", "1")
-    assert result.exit_code == 1
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and "already has 2 clinic" in lines[0], result.output
-    assert "Traceback" not in result.output
+def test_it_refuses_a_database_that_has_clinics(app, world):
+    result = generate(app.config["DATABASE"], "--clinics", "1", "--patients", "5", "--months", "1")
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "already has 2 clinic" in lines[0], output
+    assert "Traceback" not in output
     conn = sqlite3.connect(app.config["DATABASE"])
     assert conn.execute("SELECT COUNT(*) FROM clinics").fetchone()[0] == 2
     conn.close()
 
 
-def test_generator_options_need_clinics(run):
-    result = run("seed-demo", "--patients", "5")
-    assert result.exit_code == 1 and "need --clinics" in result.output
+def test_generator_options_need_clinics(app):
+    result = generate(app.config["DATABASE"], "--patients", "5")
+    assert result.returncode == 2 and "required: --clinics" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--clinics", "2", "--months", "1"], ["--patients", "5"]])
+def test_seed_demo_says_where_the_generator_went(app, run, args):
+    result = run("seed-demo", *args)
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "bench/generate.py DATABASE --clinics N" in lines[0], result.output
+    assert "Traceback" not in result.output
+    conn = sqlite3.connect(app.config["DATABASE"])
+    assert conn.execute("SELECT COUNT(*) FROM clinics").fetchone()[0] == 0
+    conn.close()
 
 
 def test_the_same_seed_makes_the_same_data(app, tmp_path):

@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from karusaku import generator
+from bench import generator
 from karusaku.db import migrations
 from karusaku.ops.audit_check import verify_audit
 from karusaku.db.connection import open_database
@@ -34,18 +34,13 @@ def migrated_sqlite(path, target=None):
 
 
 @pytest.fixture
-def generated(app, tmp_path, monkeypatch):
+def generated(app, tmp_path):
     """A small generated SQLite database: 2 clinics, 10 patients each, 1 month."""
     path = migrated_sqlite(tmp_path / "generated.db")
-    # The generator checks the file against the newest migration of the app's dialect, which
-    # is PostgreSQL's here; the file is SQLite.
-    available = migrations.available
-    monkeypatch.setattr(migrations, "available", lambda name=None: available(name or "sqlite"))
     with app.app_context():
         password_hash = hash_password(generator.PASSWORD)
     generator.generate(path, CLINICS, patients=10, months=1, records_per_month=40, seed=3,
                        password_hash=password_hash, progress=None)
-    monkeypatch.undo()
     return path
 
 

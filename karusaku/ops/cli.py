@@ -18,13 +18,11 @@ from flask.cli import with_appcontext
 from peewee import PeeweeException
 
 from . import backups, demo, postgres_copy
-from .. import generator
 from ..db import migrations
 from .audit_check import format_problems, verify_audit
 from ..db.connection import is_postgres, platform_role
 from ..accounts import AccountError, create_clinic, create_platform_admin, create_user
 from ..models import ROLES, Clinic, PLANS
-from ..passwords import hash_password
 from ..db.tenancy import clinic_context
 
 
@@ -95,44 +93,33 @@ def create_platform_admin_command(username, password):
                "the second factor (an authenticator app scans the QR code shown there)")
 
 
+GENERATOR_MOVED = ("the data generator is a benchmark tool now: .venv/bin/python bench/generate.py "
+                   "DATABASE --clinics N [--patients P] [--months M] [--records-per-month R] "
+                   "[--seed S]")
+
+
+def _generator_options(command):
+    """seed-demo's old generator options, hidden: given, they say where the generator went."""
+    for name in ("--seed", "--records-per-month", "--months", "--patients", "--clinics"):
+        command = click.option(name, hidden=True)(command)
+    return command
+
+
 @click.command("seed-demo")
-@click.option("--clinics", type=click.IntRange(1, 9999), default=None,
-              help="generate this many clinics instead of the demo clinic (empty database only)")
-@click.option("--patients", type=click.IntRange(1, 100000), default=None,
-              help=f"patients per clinic  [default: {generator.DEFAULT_PATIENTS}]")
-@click.option("--months", type=click.IntRange(1, 120), default=None,
-              help=f"months of history ending today  [default: {generator.DEFAULT_MONTHS}]")
-@click.option("--records-per-month", type=click.IntRange(0, 100000), default=None,
-              help="visit records a month in the average clinic  "
-                   f"[default: {generator.DEFAULT_RECORDS_PER_MONTH}]")
-@click.option("--seed", type=int, default=None, help="random seed, for the same data again")
+@_generator_options
 @with_appcontext
 @one_line_errors
-def seed_demo(clinics, patients, months, records_per_month, seed):
-    """Add the demo clinic (さくら整体院) when the database is empty, and print its logins;
-    with --clinics N, fill an empty database with N generated clinics and their history."""
-    if clinics is None:
-        if any(value is not None for value in (patients, months, records_per_month, seed)):
-            raise click.ClickException(
-                "--patients, --months, --records-per-month and --seed need --clinics N")
-        created = demo.seed_if_empty()
-        if created:
-            click.echo(f"created the demo clinic {demo.CLINIC_NAME}")
-        elif Clinic.by_code(demo.CLINIC_CODE) is None:
-            click.echo("the database already has clinics; no demo clinic added")
-            return
-        click.echo(demo.logins_text())
+def seed_demo(**generator_options):
+    """Add the demo clinic (さくら整体院) when the database is empty, and print its logins."""
+    if any(value is not None for value in generator_options.values()):
+        raise click.ClickException(GENERATOR_MOVED)
+    created = demo.seed_if_empty()
+    if created:
+        click.echo(f"created the demo clinic {demo.CLINIC_NAME}")
+    elif Clinic.by_code(demo.CLINIC_CODE) is None:
+        click.echo("the database already has clinics; no demo clinic added")
         return
-    path = generator.database_path()
-    result = generator.generate(
-        path, clinics,
-        patients=generator.DEFAULT_PATIENTS if patients is None else patients,
-        months=generator.DEFAULT_MONTHS if months is None else months,
-        records_per_month=(generator.DEFAULT_RECORDS_PER_MONTH if records_per_month is None
-                           else records_per_month),
-        seed=seed, password_hash=hash_password(generator.PASSWORD))
-    for line in result.summary_lines():
-        click.echo(line)
+    click.echo(demo.logins_text())
 
 
 @click.command("backup")

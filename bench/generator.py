@@ -1,4 +1,5 @@
-"""The data generator: `flask --app karusaku seed-demo --clinics N --patients P --months M`.
+"""The data generator, a benchmark tool (its command line: bench/generate.py). It uses the app's
+package; the app never imports it.
 
 It fills an empty (freshly `init-db`'d) SQLite database with N realistic Japanese clinics:
 staff accounts (one known password), therapists, P patients each with a kana reading, M months
@@ -37,11 +38,15 @@ from datetime import date, timedelta
 from types import SimpleNamespace
 
 import jpholiday
+from peewee import SqliteDatabase
 
-from . import body_chart
-from .japanese import normalize_kana, normalize_phone
-from .models.audit import GENESIS_HASH, AuditLog, PlatformAuditLog
-from .models.clinic import PLANS
+from karusaku import body_chart
+from karusaku.clock import today as clinic_today
+from karusaku.db.connection import database
+from karusaku.db.migrations import available
+from karusaku.japanese import normalize_kana, normalize_phone
+from karusaku.models.audit import GENESIS_HASH, AuditLog, PlatformAuditLog
+from karusaku.models.clinic import PLANS
 
 PASSWORD = "karusaku-bench-2026"
 OWNER = "incho"
@@ -1011,13 +1016,9 @@ class Generator:
 
 def database_path():
     """The app's SQLite file; GeneratorError for any other database."""
-    from peewee import SqliteDatabase
-
-    from .db.connection import database
-
     db = getattr(database, "obj", None)
     if not isinstance(db, SqliteDatabase):
-        raise GeneratorError("seed-demo --clinics writes SQLite databases only")
+        raise GeneratorError("the generator writes SQLite databases only")
     return db.database
 
 
@@ -1028,9 +1029,6 @@ def generate(path, clinics, patients=DEFAULT_PATIENTS, months=DEFAULT_MONTHS,
 
     password_hash: the hash every generated user gets (hash one password once: Argon2 is slow).
     """
-    from .clock import today as clinic_today
-    from .db.migrations import available
-
     if password_hash is None:
         raise GeneratorError("a password hash is needed")
     today = today or clinic_today()
@@ -1040,7 +1038,7 @@ def generate(path, clinics, patients=DEFAULT_PATIENTS, months=DEFAULT_MONTHS,
         raise GeneratorError(f"cannot open {path}: {error}") from None
     try:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        newest = available()[-1][0]
+        newest = available("sqlite")[-1][0]
         version = (conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]
                    if "schema_migrations" in tables else 0) or 0
         if version < newest:
@@ -1049,7 +1047,7 @@ def generate(path, clinics, patients=DEFAULT_PATIENTS, months=DEFAULT_MONTHS,
         existing = conn.execute("SELECT COUNT(*) FROM clinics").fetchone()[0]
         if existing:
             raise GeneratorError(f"the database already has {existing} clinic(s); "
-                                 "seed-demo --clinics fills an empty database only")
+                                 "the generator fills an empty database only")
         saved = {name: conn.execute(f"PRAGMA {name}").fetchone()[0]
                  for name in ("synchronous", "cache_size")}
         conn.execute("PRAGMA foreign_keys = ON")

@@ -1,0 +1,1 @@
+"""The benchmark and its data generator: tools beside the app, never imported by it."""
