@@ -1,4 +1,5 @@
-# The two commands: `make run` and `make test`. Both make .venv and install first.
+# The two commands: `make run` and `make test`. Both make .venv and install first: `make run`
+# (and `make install`, for a server) the app's requirements only, `make test` the tests' too.
 PYTHON ?= python3
 VENV := .venv
 FLASK := $(VENV)/bin/flask --app karusaku
@@ -8,15 +9,20 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-.PHONY: install run test
+$(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+.PHONY: install install-test run test
 install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
 
 run: install
 	$(FLASK) init-db
 	$(FLASK) seed-demo
 	$(VENV)/bin/python run.py
 
-test: install
+test: install-test
 	$(VENV)/bin/python -m pytest
 
 # The benchmark (not part of `make test`): phase-3 databases made with `flask seed-demo --clinics 100`.
