@@ -1,4 +1,5 @@
-# The two commands: `make run` and `make test`. Both make .venv and install first.
+# The two commands: `make run` and `make test`. Both make .venv and install first: `make run`
+# (and `make install`, for a server) the app's requirements only, `make test` the tests' too.
 PYTHON ?= python3
 VENV := .venv
 FLASK := $(VENV)/bin/flask --app karusaku
@@ -8,20 +9,25 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-.PHONY: install run test lint
+$(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+.PHONY: install install-test run test lint
 install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
 
 run: install
 	$(FLASK) init-db
 	$(FLASK) seed-demo
 	$(VENV)/bin/python run.py
 
-test: lint
+test: install-test lint
 	$(VENV)/bin/python -m pytest
 
 # What pytest does not see, run first by `make test`: mistakes and style (ruff.toml), and
 # imports against the layers or in a cycle (.importlinter).
-lint: install
+lint: install-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 

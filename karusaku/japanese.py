@@ -1,7 +1,7 @@
 """Japanese text and date helpers: kana search keys, phone numbers, 和暦 and holidays.
 
-All functions are pure (no I/O, no global state) apart from `date.today()`
-as the default `today` for `parse_birth_date`.
+All functions are pure (no I/O, no global state) apart from the clinic's date (`clock.today()`,
+Tokyo) as the default `today` for `parse_birth_date`.
 """
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from datetime import date, timedelta
 
 import jaconv
 import jpholiday
+
+from . import clock
 
 WEEKDAYS_JA = '月火水木金土日'  # index matches date.weekday() (Monday = 0)
 
@@ -93,7 +95,7 @@ def _parse_wareki(era_key: str, year_text: str, month: int, day: int) -> date:
 
 def parse_birth_date(text: str, *, today: date | None = None) -> date:
     """Parse a birth date in ISO ('1980-04-01') or 和暦 ('S55.4.1', '昭和55年4月1日') form."""
-    today = today or date.today()
+    today = today or clock.today()
     s = _remove_spaces(unicodedata.normalize('NFKC', text or '')).upper()
     if m := _WAREKI_RE.fullmatch(s):
         d = _parse_wareki(m[1], m[2], int(m[3]), int(m[4]))

@@ -7,10 +7,17 @@ and KARUSAKU_TEST_POSTGRES_ADMIN (a URL of a role that may create databases), ea
 gets a fresh PostgreSQL database instead, owned by the owner and copied from a template migrated
 once per session; tests/postgres_server.sh starts a throwaway cluster and prints them.
 SQLite-only tests carry `sqlite_only(reason)` and skip there.
+
+On SQLite each test's database is a file copy of a template migrated once per session, or, for
+a test that asks for `world`, of one also seeded with the world once per session (and clinic-local
+day). The suite's apps run with `synchronous=OFF` (no fsync: a test's database need not survive a
+power cut); tests about durability carry `@pytest.mark.durable` and get the production pragmas.
 """
+import copy
 import itertools
 import os
 import re
+import shutil
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,12 +26,15 @@ from urllib.parse import urlsplit
 
 import pyotp
 import pytest
+import time_machine
+from waitress import wasyncore
 from waitress.server import create_server
+from werkzeug.routing.rules import Rule
 
 from karusaku import create_app
 from karusaku.db import migrations
 from karusaku.accounts import create_clinic, create_platform_admin, create_user
-from karusaku.clock import today
+from karusaku.clock import TOKYO, today
 from karusaku.db.connection import acting_as, database, open_database
 from karusaku.ops.postgres_copy import to_sqlite
 from karusaku.models import (
@@ -38,11 +48,39 @@ POSTGRES_ROLE_URLS = {"OWNER_DATABASE": os.environ.get("KARUSAKU_TEST_POSTGRES_O
                       "OPERATOR_DATABASE": os.environ.get("KARUSAKU_TEST_POSTGRES_OPERATOR", "")}
 ON_POSTGRES = bool(POSTGRES_URL)
 _test_owner = {}  # PostgreSQL: "db", the owner's connection to the current test's database
+_test_world = {}  # SQLite: "rows", the world already in the current test's database
+FAST_SQLITE = {"synchronous": "off"}  # the suite's pragmas; `durable` tests keep production's
+CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
+
+
+def _share_url_builders():
+    """Werkzeug compiles two URL builders for each rule of each app (some 70% of create_app's
+    time), and the suite makes an app per test: a builder is compiled once per rule and shared.
+    It is code of the rule's text and defaults alone; all else it reads from the rule it is
+    bound to (`self`)."""
+    compile_builder, builders = Rule._compile_builder, {}
+
+    def shared(self, append_unknown=True):
+        key = (self.rule, self.host, self.subdomain, tuple(self._trace), append_unknown,
+               tuple(sorted((name, repr(value)) for name, value in (self.defaults or {}).items())))
+        if key not in builders:
+            builders[key] = compile_builder(self, append_unknown)
+        return builders[key]
+
+    Rule._compile_builder = shared
+
+
+_share_url_builders()
 
 
 def sqlite_only(reason):
     """Mark a test (or, as `pytestmark`, a module) that checks SQLite itself."""
     return pytest.mark.skipif(ON_POSTGRES, reason=f"SQLite only: {reason}")
+
+
+def travel(moment):
+    """Stop the clock (time-machine) at a clinic-local moment, a naive Tokyo datetime."""
+    return time_machine.travel(moment.replace(tzinfo=TOKYO), tick=False)
 
 
 def role_urls(location):
@@ -224,6 +262,58 @@ class PostgresDatabases:
         self.admin.close()
 
 
+class SqliteTemplates:
+    """Databases for tests on SQLite: a template migrated once and one also seeded with the
+    world (once per clinic-local day, as the world's appointment is today's), each copied per
+    test: a file copy is much faster than migrating and seeding."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.migrated = None
+        self.worlds = {}  # date -> (file, the world's rows)
+
+    def copy(self, target, seeded=False):
+        """Copy a template to target; the world's rows in it when seeded, else None."""
+        if seeded:
+            source, rows = self._seeded()
+        else:
+            source, rows = self._migrated(), None
+        shutil.copyfile(source, target)
+        return copy.deepcopy(rows)
+
+    def _migrated(self):
+        if self.migrated is None:
+            path = self.folder / "migrated.db"
+            with self._making(path):
+                migrations.upgrade()
+            self.migrated = path
+        return self.migrated
+
+    def _seeded(self):
+        day = today()
+        if day not in self.worlds:
+            path = self.folder / f"world-{day}.db"
+            shutil.copyfile(self._migrated(), path)
+            with self._making(path):
+                self.worlds[day] = (path, make_world())
+        return self.worlds[day]
+
+    @contextmanager
+    def _making(self, path):
+        """An app of the suite's settings on path for the block; then the file is whole
+        without its -wal (checkpointed), ready to copy."""
+        app = make_app(str(path))
+        with app.app_context():
+            yield
+            database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        database.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_templates(tmp_path_factory):
+    return SqliteTemplates(tmp_path_factory.mktemp("templates"))
+
+
 @pytest.fixture(scope="session")
 def postgres_databases():
     databases = PostgresDatabases(POSTGRES_URL, POSTGRES_ADMIN_URL)
@@ -236,7 +326,13 @@ def database_location(request, tmp_path):
     """Where the test's app keeps its data: a temporary SQLite file, or (PostgreSQL mode) the
     URL of a fresh database that is dropped after the test."""
     if not ON_POSTGRES:
-        yield str(tmp_path / "karusaku.db")
+        path = tmp_path / "karusaku.db"
+        seeded = "world" in request.fixturenames
+        _test_world["rows"] = request.getfixturevalue("sqlite_templates").copy(path, seeded)
+        try:
+            yield str(path)
+        finally:
+            _test_world.pop("rows", None)
         return
     databases = request.getfixturevalue("postgres_databases")
     name, url = databases.create()
@@ -251,31 +347,45 @@ def database_location(request, tmp_path):
             databases.drop(name)  # WITH (FORCE): also ends the live server threads' connections
 
 
-@pytest.fixture
-def app(database_location):
-    app = create_app({
+def make_app(location, durable=False):
+    """The suite's app on location: cheap password hashing and, unless durable, no fsync."""
+    return create_app({
         "TESTING": True,
-        "DATABASE": database_location,
-        **role_urls(database_location),
+        "DATABASE": location,
+        **role_urls(location),
         "SECRET_KEY": "test secret key",
-        "ARGON2": {"time_cost": 1, "memory_cost": 8, "parallelism": 1},
+        "ARGON2": CHEAP_ARGON2,
+        "SQLITE_PRAGMAS": {} if durable else FAST_SQLITE,
     })
+
+
+@pytest.fixture
+def app(request, database_location):
+    app = make_app(database_location, durable=request.node.get_closest_marker("durable") is not None)
     with app.app_context():
         migrations.upgrade()
     yield app
     database.close()
 
 
+def make_world():
+    """Clinics A and B and the platform's operator, in the current app's database."""
+    a = make_clinic("clinic-a", "A整骨院", "山田 太郎")
+    b = make_clinic("clinic-b", "B鍼灸院", "別院 花子")
+    admin = create_platform_admin("operator", PASSWORD)
+    PlatformAdmin.update(totp_secret=ADMIN_TOTP_SECRET).where(
+        PlatformAdmin.id == admin.id).execute()
+    return {"a": a, "b": b}
+
+
 @pytest.fixture
 def world(app):
-    """Clinics A and B, each with users of every role and a row in every tenant table."""
+    """Clinics A and B, each with users of every role and a row in every tenant table (on
+    SQLite copied in with the database, see SqliteTemplates)."""
+    if _test_world.get("rows") is not None:
+        return _test_world["rows"]
     with app.app_context():
-        a = make_clinic("clinic-a", "A整骨院", "山田 太郎")
-        b = make_clinic("clinic-b", "B鍼灸院", "別院 花子")
-        admin = create_platform_admin("operator", PASSWORD)
-        PlatformAdmin.update(totp_secret=ADMIN_TOTP_SECRET).where(
-            PlatformAdmin.id == admin.id).execute()
-    return {"a": a, "b": b}
+        return make_world()
 
 
 def csrf_token(client, path="/login"):
@@ -362,7 +472,8 @@ class LiveServer:
 
     def stop(self):
         self.stopping = True
-        self.server.close()
+        # Close every socket from within the loop: its select() returns now, not after 1 s.
+        self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
         self.thread.join(timeout=5)
         self.server.task_dispatcher.shutdown()
 

@@ -23,7 +23,9 @@ from karusaku.models import Appointment, AuditLog, MedicalRecord, Patient, Platf
 from karusaku.models.audit import GENESIS_HASH
 from karusaku.db.tenancy import clinic_context
 
-from .conftest import ON_POSTGRES, PASSWORD, every_clinic, login, run_sql, sqlite_only, trigger_off
+from .conftest import (
+    ON_POSTGRES, PASSWORD, every_clinic, login, run_sql, sqlite_only, travel, trigger_off,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "schema" / "sqlite" / "0002_accounts_audit.sql"
@@ -395,7 +397,7 @@ def test_filter_by_action(app, world, as_user, owner):
     assert 'value="clinic_imported"' not in page
 
 
-def test_filter_by_dates_takes_whole_days(app, world, owner, monkeypatch):
+def test_filter_by_dates_takes_whole_days(app, world, owner):
     a = world["a"]
     moments = [datetime(2020, 1, 9, 23, 59, 59), datetime(2020, 1, 10, 0, 0, 0),
                datetime(2020, 1, 20, 12, 0, 0), datetime(2020, 1, 31, 23, 59, 59),
@@ -403,9 +405,8 @@ def test_filter_by_dates_takes_whole_days(app, world, owner, monkeypatch):
     ids = []
     with app.app_context(), clinic_context(a.clinic.id):
         for moment in moments:
-            monkeypatch.setattr("karusaku.models.audit.now", lambda moment=moment: moment)
-            ids.append(AuditLog.append("dated", detail={"at": str(moment)}).id)
-    monkeypatch.undo()
+            with travel(moment):
+                ids.append(AuditLog.append("dated", detail={"at": str(moment)}).id)
     assert listed(owner.get("/audit?from=2020-01-10&to=2020-01-31")) == ids[1:4][::-1]
     assert listed(owner.get("/audit?from=2020-01-20&to=2020-01-20")) == [ids[2]]
     assert listed(owner.get("/audit?to=2020-01-09")) == [ids[0]]

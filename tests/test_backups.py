@@ -202,6 +202,7 @@ def test_a_backup_is_a_checked_gzip_of_the_whole_database(app, full, tmp_path):
     assert not list(path.parent.glob("*.partial"))
 
 
+@pytest.mark.durable
 def test_a_backup_taken_while_another_thread_writes_holds_every_acknowledged_write(app, world,
                                                                                   tmp_path):
     rows = world["a"]
@@ -240,6 +241,7 @@ def test_a_backup_taken_while_another_thread_writes_holds_every_acknowledged_wri
     assert len(acknowledged) > len(before)  # the writer really was writing during the backup
 
 
+@pytest.mark.durable
 def test_two_backups_at_once_both_finish_whole(app, world, tmp_path):
     dest, results, errors = tmp_path / "backups", [], []
 
@@ -458,6 +460,7 @@ def _run_on_a_small_disk(app, database_location, tmp_path, free):
 
 
 @pytest.mark.skipif(not shutil.which("unshare"), reason="needs unshare to mount a small tmpfs")
+@pytest.mark.durable
 @pytest.mark.parametrize("where", ["while compressing", "while copying the database"])
 def test_a_backup_on_a_full_disk_leaves_nothing_and_the_next_one_works(app, full, tmp_path,
                                                                       database_location, where):

@@ -20,6 +20,8 @@ from karusaku.db.tenancy import clinic_context
 
 from .conftest import PASSWORD, every_clinic
 
+pytestmark = pytest.mark.durable  # writers race as in production, each commit synced
+
 BOOKERS = 20
 
 

@@ -9,10 +9,11 @@ import pytest
 
 from karusaku import create_app
 from karusaku.db import migrations
-from karusaku.db.connection import StartupRefused, database
+from karusaku.db.connection import StartupRefused, database, open_database
 from karusaku.models import AuditLog, PlatformAuditLog
 from karusaku.models.audit import GENESIS_HASH, _row_hash
 from karusaku.db.tenancy import clinic_context
+from karusaku.settings import from_environment
 
 from .conftest import ON_POSTGRES, every_clinic, login, run_sql, sqlite_only, trigger_off
 
@@ -108,12 +109,22 @@ def test_init_db_checks_the_database_it_makes_as_start_up_checks_an_existing_one
 
 
 @sqlite_only("pragmas")
+@pytest.mark.durable
 def test_connection_is_durable_and_checks_foreign_keys(app):
     with app.app_context():
         assert pragma("journal_mode") == "wal"
         assert pragma("synchronous") == 2  # FULL: a saved record survives a power cut
         assert pragma("foreign_keys") == 1
         assert pragma("busy_timeout") > 0
+
+
+@sqlite_only("pragmas")
+def test_only_the_suite_turns_fsync_off_the_configured_default_keeps_it(app, tmp_path):
+    with app.app_context():
+        assert pragma("synchronous") == 0  # OFF: conftest's FAST_SQLITE, for the suite only
+    configured = from_environment(str(tmp_path))["SQLITE_PRAGMAS"]
+    with closing(open_database(str(tmp_path / "default.db"), configured)) as db:
+        assert db.execute_sql("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
 # --- write transactions --------------------------------------------------------------------

@@ -1,6 +1,8 @@
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -123,6 +125,14 @@ def test_parse_today_boundary_and_default_today():
     assert parse('2026-06-01') == TODAY
     with pytest.raises(ValueError, match='未来'):
         parse_birth_date('9999-12-31')
+
+
+def test_the_default_today_is_the_clinics_date_not_the_servers():
+    # 16:00 UTC on 3 December is 01:00 on the 4th in Tokyo; the server's own zone is UTC.
+    with time_machine.travel(datetime(2026, 12, 3, 16, 0, tzinfo=ZoneInfo('UTC')), tick=False):
+        assert parse_birth_date('2026-12-04') == date(2026, 12, 4)
+        with pytest.raises(ValueError, match='未来'):
+            parse_birth_date('2026-12-05')
 
 
 @settings(max_examples=500)

@@ -11,9 +11,8 @@ from datetime import timedelta
 import argon2
 import pyotp
 import pytest
-import time_machine
 
-from .conftest import ADMIN_TOTP_SECRET, PASSWORD, every_clinic, fresh_code
+from .conftest import ADMIN_TOTP_SECRET, PASSWORD, every_clinic, fresh_code, travel
 from karusaku.clock import TOKYO, now
 from karusaku.models import AuditLog, PlatformAdmin, PlatformAuditLog, User
 from karusaku.db.tenancy import clinic_context
@@ -90,11 +89,6 @@ def hashes(monkeypatch):
 
     monkeypatch.setattr(argon2.PasswordHasher, "verify", counting)
     return calls
-
-
-def travel(moment):
-    """Stop the clock at a clinic-local moment."""
-    return time_machine.travel(moment.replace(tzinfo=TOKYO), tick=False)
 
 
 def fail_from_many_addresses(app, rows, role, times):
