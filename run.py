@@ -15,10 +15,10 @@ from waitress.server import create_server
 from waitress.task import ErrorTask
 
 from karusaku import create_app
-from karusaku.web import errors
 from karusaku.db import migrations
 from karusaku.db.connection import database
 from karusaku.settings import StartupRefused
+from karusaku.web import errors
 
 # Measured in tests/test_run.py. waitress's defaults stop accepting at 100 connections and keep
 # an idle one 120 s: 100 idle sockets locked every visitor out for two minutes.

@@ -9,13 +9,25 @@ template's top-level code.
 from flask import Flask
 
 from . import body_chart
-from .ops import cli
-from .db import connection as db, migrations
-from .web import devices, errors, security, sessions, views
 from .blueprints import (
-    admin, audit, auth, clinic, health, main, patients, records, reports, schedule, therapists, users,
+    admin,
+    audit,
+    auth,
+    clinic,
+    health,
+    main,
+    patients,
+    records,
+    reports,
+    schedule,
+    therapists,
+    users,
 )
+from .db import connection as db
+from .db import migrations
+from .ops import cli
 from .settings import from_environment, secret_key
+from .web import devices, errors, security, sessions, views
 
 BLUEPRINTS = (auth.bp, main.bp, schedule.bp, patients.bp, records.bp, therapists.bp, users.bp,
               clinic.bp, reports.bp, audit.bp, admin.bp, health.bp)

@@ -13,11 +13,19 @@ from flask import current_app
 from . import throttle
 from .clock import now
 from .db.connection import database
+from .db.tenancy import clinic_context
 from .models import (
-    PLANS, ROLES, AuditLog, Clinic, DeviceLockout, LoginSession, PlatformAdmin, PlatformAuditLog, User,
+    PLANS,
+    ROLES,
+    AuditLog,
+    Clinic,
+    DeviceLockout,
+    LoginSession,
+    PlatformAdmin,
+    PlatformAuditLog,
+    User,
 )
 from .passwords import burn_time, hash_password, password_problem, verify_password
-from .db.tenancy import clinic_context
 from .rules import CLINIC_CODE, USERNAME
 
 

@@ -6,9 +6,9 @@ from peewee import fn
 
 from .clock import today
 from .db.connection import database, is_postgres
+from .db.tenancy import all_clinics
 from .models import TENANT_MODELS, MedicalRecord, Patient, Therapist, User
 from .models.plan_limits import limits, month_start
-from .db.tenancy import all_clinics
 
 # What the usage pages count, in their order: patients, active therapists, records this month,
 # active staff.

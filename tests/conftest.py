@@ -32,15 +32,23 @@ from waitress.server import create_server
 from werkzeug.routing.rules import Rule
 
 from karusaku import create_app
-from karusaku.db import migrations
 from karusaku.accounts import create_clinic, create_platform_admin, create_user
 from karusaku.clock import TOKYO, today
+from karusaku.db import migrations
 from karusaku.db.connection import acting_as, database, open_database
-from karusaku.ops.postgres_copy import to_sqlite
-from karusaku.models import (
-    Appointment, AuditLog, MedicalRecord, Patient, PlatformAdmin, RecordDraft, RecordTemplate, Therapist, User,
-)
 from karusaku.db.tenancy import all_clinics, clinic_context
+from karusaku.models import (
+    Appointment,
+    AuditLog,
+    MedicalRecord,
+    Patient,
+    PlatformAdmin,
+    RecordDraft,
+    RecordTemplate,
+    Therapist,
+    User,
+)
+from karusaku.ops.postgres_copy import to_sqlite
 
 POSTGRES_URL = os.environ.get("KARUSAKU_TEST_POSTGRES", "")
 POSTGRES_ADMIN_URL = os.environ.get("KARUSAKU_TEST_POSTGRES_ADMIN", "")
@@ -529,3 +537,19 @@ def screenshot_dir(tmp_path):
     return target
 
 
+@pytest.fixture
+def full(app, world):
+    """Clinics A and B with several rows in every tenant table, B's with text only B has."""
+    with app.app_context():
+        for key, marker in (("a", "エー"), ("b", "ビーだけ")):
+            rows = world[key]
+            with clinic_context(rows.clinic.id):
+                for n in range(5):
+                    patient = Patient.register(name=f"{marker}患者{n}", name_kana=f"{marker}{n}",
+                                               phone=f"0{n}0-{marker}", address=f"{marker}市{n}")
+                    Appointment.create(patient=patient, therapist=rows.therapist,
+                                       duration_minutes=30, notes=f"{marker}メモ{n}",
+                                       appointment_date=datetime(2026, 1, 5 + n, 10))
+                    MedicalRecord.write(patient, rows.users["therapist"], therapist=rows.therapist,
+                                        visit_date=date(2026, 1, 5 + n), symptoms=f"{marker}症状{n}")
+    return world

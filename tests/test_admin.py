@@ -7,14 +7,21 @@ from datetime import datetime, time, timedelta
 
 import pytest
 
-from .conftest import PASSWORD, ROLES, admin_login, csrf_token, every_clinic, login, run_sql
-from .routes import TENANT_TABLES, routes, url
 from karusaku.clock import today
+from karusaku.db.tenancy import clinic_context
 from karusaku.models import (
-    Appointment, Clinic, LoginSession, MedicalRecord, Patient, PlatformAuditLog, User,
+    Appointment,
+    Clinic,
+    LoginSession,
+    MedicalRecord,
+    Patient,
+    PlatformAuditLog,
+    User,
 )
 from karusaku.plans import clinics_overview, database_size_bytes
-from karusaku.db.tenancy import clinic_context
+
+from .conftest import PASSWORD, ROLES, admin_login, csrf_token, every_clinic, login, run_sql
+from .routes import TENANT_TABLES, routes, url
 
 CROWD = 30
 OWNER_PASSWORD = "秘密の初期パスワード-2468"

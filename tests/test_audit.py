@@ -13,18 +13,25 @@ from urllib.parse import parse_qs, urlsplit
 import peewee
 import pytest
 
-from karusaku.ops import audit_check
-from karusaku.ops.audit_check import format_problems, verify_audit
 from karusaku.blueprints import audit as audit_views
-from karusaku.web import presenters
 from karusaku.clock import today
 from karusaku.db.connection import database
+from karusaku.db.tenancy import clinic_context
 from karusaku.models import Appointment, AuditLog, MedicalRecord, Patient, PlatformAuditLog
 from karusaku.models.audit import GENESIS_HASH
-from karusaku.db.tenancy import clinic_context
+from karusaku.ops import audit_check
+from karusaku.ops.audit_check import format_problems, verify_audit
+from karusaku.web import presenters
 
 from .conftest import (
-    ON_POSTGRES, PASSWORD, every_clinic, login, run_sql, sqlite_only, travel, trigger_off,
+    ON_POSTGRES,
+    PASSWORD,
+    every_clinic,
+    login,
+    run_sql,
+    sqlite_only,
+    travel,
+    trigger_off,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

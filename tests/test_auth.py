@@ -3,15 +3,15 @@ rules and the platform admin's separate door (design.md: "Trust" and "The HTTP c
 import json
 import re
 from datetime import timedelta
-
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .conftest import PASSWORD, admin_login, csrf_token, every_clinic, login
 from karusaku.clock import now
-from karusaku.models import AuditLog, Clinic, LoginSession, PlatformAdmin, PlatformAuditLog, User
 from karusaku.db.tenancy import clinic_context
+from karusaku.models import AuditLog, Clinic, LoginSession, PlatformAdmin, PlatformAuditLog, User
+
+from .conftest import PASSWORD, admin_login, csrf_token, every_clinic, login
 
 COOKIE = "karusaku_session"
 NEW_PASSWORD = "a brand new passphrase"

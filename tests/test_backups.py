@@ -12,12 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from karusaku.ops import backups
 from karusaku.db.connection import database
-from karusaku.models import Appointment, AuditLog, Clinic, MedicalRecord, Patient
 from karusaku.db.tenancy import clinic_context
+from karusaku.models import Appointment, AuditLog, Clinic
+from karusaku.ops import backups
 
-from .conftest import ON_POSTGRES, live_rows, role_urls, live_tables, run_sql, sqlite_only, table_columns, trigger_off
+from .conftest import (
+    ON_POSTGRES,
+    live_rows,
+    live_tables,
+    role_urls,
+    run_sql,
+    sqlite_only,
+    table_columns,
+    trigger_off,
+)
 from .routes import TENANT_TABLES
 
 CLINIC_TABLES = TENANT_TABLES  # every table with a clinic_id
@@ -50,24 +59,6 @@ def unpack(path, tmp_path):
     with gzip.open(path) as packed:
         target.write_bytes(packed.read())
     return sqlite3.connect(target)
-
-
-@pytest.fixture
-def full(app, world):
-    """Clinics A and B with several rows in every tenant table, B's with text only B has."""
-    with app.app_context():
-        for key, marker in (("a", "エー"), ("b", "ビーだけ")):
-            rows = world[key]
-            with clinic_context(rows.clinic.id):
-                for n in range(5):
-                    patient = Patient.register(name=f"{marker}患者{n}", name_kana=f"{marker}{n}",
-                                               phone=f"0{n}0-{marker}", address=f"{marker}市{n}")
-                    Appointment.create(patient=patient, therapist=rows.therapist,
-                                       duration_minutes=30, notes=f"{marker}メモ{n}",
-                                       appointment_date=datetime(2026, 1, 5 + n, 10))
-                    MedicalRecord.write(patient, rows.users["therapist"], therapist=rows.therapist,
-                                        visit_date=date(2026, 1, 5 + n), symptoms=f"{marker}症状{n}")
-    return world
 
 
 # --- export isolation and round trip ------------------------------------------------------

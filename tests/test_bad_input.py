@@ -7,8 +7,11 @@ from urllib.parse import urlencode
 
 import pytest
 from flask import Request
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from werkzeug.datastructures import ImmutableMultiDict
+
+from karusaku.clock import today
 
 from . import hostile
 from .conftest import run_sql
@@ -30,7 +33,7 @@ dates = st.one_of(st.dates(min_value=date(1800, 1, 1), max_value=date(2200, 1, 1
                   .map(date.isoformat), hostile.dates, texts)
 datetimes = st.one_of(
     st.datetimes().map(lambda d: d.strftime("%Y-%m-%dT%H:%M")),
-    st.builds(lambda d, h, m: f"{(date.today() + timedelta(days=d)).isoformat()}T{h:02d}:{m:02d}",
+    st.builds(lambda d, h, m: f"{(today() + timedelta(days=d)).isoformat()}T{h:02d}:{m:02d}",
               st.integers(-3, 30), st.integers(0, 23), st.integers(0, 59)),
     hostile.datetimes, texts)
 

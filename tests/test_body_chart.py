@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from flask import render_template_string, request
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
 from karusaku import body_chart
@@ -294,7 +295,8 @@ def test_input_macro_renders_the_picker_drawing_and_preselected_selects(app):
     assert html.count("<select ") == len(REGIONS)
     for region, label in REGIONS.items():
         assert f'<label for="bc-{region}">{label}</label>' in html
-        assert selected(html, region) == {"front-neck": "stiffness", "back-lower-back": "pain"}.get(region, "")
+        expected = {"front-neck": "stiffness", "back-lower-back": "pain"}.get(region, "")
+        assert selected(html, region) == expected
     assert "痛み: 腰" in html and "こり: 首（前）" in html
     assert 'class="region mark-stiffness"' in region_tag(html, "front-neck")
 
@@ -368,7 +370,9 @@ def test_tapping_the_body_chart_on_a_tablet(app, live_server, tablet, screenshot
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(f"{live_server}/_test/body-chart")
-    region = lambda name: page.locator(f'#body-chart svg [data-region="{name}"]')
+
+    def region(name):
+        return page.locator(f'#body-chart svg [data-region="{name}"]')
 
     box = region("front-chest").bounding_box()
     drawing = page.locator("#body-chart svg").bounding_box()

@@ -4,8 +4,8 @@ import re
 from datetime import datetime, time
 
 from karusaku.clock import today
-from karusaku.models import Appointment, MedicalRecord
 from karusaku.db.tenancy import clinic_context
+from karusaku.models import Appointment, MedicalRecord
 
 from .test_browser import log_in
 

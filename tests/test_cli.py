@@ -1,9 +1,9 @@
 """The command-line tasks: what they create, and one clear line when they fail."""
 import pytest
 
-from karusaku.ops import demo
-from karusaku.models import Appointment, Clinic, PlatformAdmin, User
 from karusaku.db.tenancy import clinic_context
+from karusaku.models import Appointment, Clinic, PlatformAdmin, User
+from karusaku.ops import demo
 
 from .conftest import PASSWORD, every_clinic, login, run_sql, trigger_off
 

@@ -13,10 +13,10 @@ import pytest
 
 from karusaku.clock import today
 from karusaku.db.connection import database
+from karusaku.db.tenancy import clinic_context
 from karusaku.models import Appointment, Clinic, MedicalRecord, Patient, RecordDraft, Therapist
 from karusaku.models.plan_limits import limits
 from karusaku.plans import clinic_usage
-from karusaku.db.tenancy import clinic_context
 
 from .conftest import PASSWORD, every_clinic
 
@@ -162,7 +162,7 @@ def test_simultaneous_draft_saves_of_one_form_leave_one_draft(app, world):
     for round_ in range(ROUNDS):
         with app.app_context(), clinic_context(rows.clinic.id):
             RecordDraft.discard(user, rows.patient.id)
-        results = race(RACERS, lambda i: RecordDraft.keep(
+        results = race(RACERS, lambda i, round_=round_: RecordDraft.keep(
             user, rows.patient.id, None, {"symptoms": f"{round_}-{i}"}), app, rows.clinic.id)
         assert outcome(results) == ["ok"] * RACERS, results
         with app.app_context(), clinic_context(rows.clinic.id):

@@ -10,9 +10,9 @@ import pytest
 from karusaku import create_app
 from karusaku.db import migrations
 from karusaku.db.connection import StartupRefused, database, open_database
+from karusaku.db.tenancy import clinic_context
 from karusaku.models import AuditLog, PlatformAuditLog
 from karusaku.models.audit import GENESIS_HASH, _row_hash
-from karusaku.db.tenancy import clinic_context
 from karusaku.settings import from_environment
 
 from .conftest import ON_POSTGRES, every_clinic, login, run_sql, sqlite_only, trigger_off

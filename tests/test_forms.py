@@ -4,14 +4,23 @@ still exists."""
 import unicodedata
 from datetime import date, datetime, timedelta
 
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
 from karusaku.forms import (
-    FIRST_DAY, LAST_DAY, FormReader, Invalid, page_number, parse_date, parse_datetime, parse_integer, parse_month,
+    FIRST_DAY,
+    LAST_DAY,
+    FormReader,
+    Invalid,
+    page_number,
+    parse_date,
+    parse_datetime,
+    parse_integer,
+    parse_month,
 )
-from karusaku.japanese import format_wareki, parse_birth_date
 from karusaku.forms.reports import read_period
+from karusaku.japanese import format_wareki, parse_birth_date
 from karusaku.reports import MAX_MONTHS, Period, add_months
 
 from . import hostile

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from bench import generator
-from karusaku.ops.audit_check import verify_audit
 from karusaku.clock import today
 from karusaku.japanese import normalize_kana, normalize_phone
 from karusaku.models import PLANS
+from karusaku.ops.audit_check import verify_audit
 
 from .conftest import login, sqlite_only
 
@@ -304,8 +304,8 @@ def test_the_same_seed_makes_the_same_data(app, tmp_path):
 def test_a_log_in_between_two_clinics_does_not_break_ids_or_chains(app):
     """Others may write between two clinics (each clinic is one transaction): ids and the audit
     chains are read again inside each clinic's transaction."""
-    from karusaku.models import AuditLog, PlatformAuditLog
     from karusaku.db.tenancy import clinic_context
+    from karusaku.models import AuditLog, PlatformAuditLog
 
     def interfere(line):
         if line.startswith("clinic 1/"):

@@ -7,7 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from karusaku.japanese import (
-    WEEKDAYS_JA, age_on, format_wareki, holiday_name, normalize_kana, normalize_phone, parse_birth_date,
+    WEEKDAYS_JA,
+    age_on,
+    format_wareki,
+    holiday_name,
+    normalize_kana,
+    normalize_phone,
+    parse_birth_date,
 )
 
 TODAY = date(2026, 6, 1)
@@ -49,7 +55,8 @@ def test_kana_keeps_kanji_and_empty():
 
 # --- normalize_phone ------------------------------------------------------
 
-@pytest.mark.parametrize('text', ['090-1234-5678', '０９０ １２３４ ５６７８', '(090)1234‐5678', '０９０－１２３４－５６７８'])
+@pytest.mark.parametrize('text', ['090-1234-5678', '０９０ １２３４ ５６７８', '(090)1234‐5678',
+                                  '０９０－１２３４－５６７８'])
 def test_phone_digits_only(text):
     assert normalize_phone(text) == '09012345678'
 
@@ -62,7 +69,8 @@ def test_phone_without_digits_is_empty():
 
 @pytest.mark.parametrize('text', [
     '1980-04-01', '1980/04/01', '1980.4.1', '１９８０－０４－０１', ' 1980-4-1 ',
-    'S55.4.1', 's55/4/1', 'S55-4-1', 'Ｓ５５．４．１', '昭和55年4月1日', '昭和５５年４月１日', '昭和 55年 4月 1日',
+    'S55.4.1', 's55/4/1', 'S55-4-1', 'Ｓ５５．４．１',
+    '昭和55年4月1日', '昭和５５年４月１日', '昭和 55年 4月 1日',
 ])
 def test_parse_1980_04_01(text):
     assert parse(text) == date(1980, 4, 1)

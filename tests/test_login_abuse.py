@@ -12,10 +12,11 @@ import argon2
 import pyotp
 import pytest
 
-from .conftest import ADMIN_TOTP_SECRET, PASSWORD, every_clinic, fresh_code, travel
 from karusaku.clock import TOKYO, now
-from karusaku.models import AuditLog, PlatformAdmin, PlatformAuditLog, User
 from karusaku.db.tenancy import clinic_context
+from karusaku.models import AuditLog, PlatformAdmin, PlatformAuditLog, User
+
+from .conftest import ADMIN_TOTP_SECRET, PASSWORD, every_clinic, fresh_code, travel
 
 DEVICE_COOKIE = "karusaku_device"
 WRONG = "wrong password!!"

@@ -7,12 +7,13 @@ from contextlib import contextmanager
 import peewee
 import pytest
 
-from .conftest import make_clinic, sqlite_only
 from karusaku import create_app
 from karusaku.db import migrations
 from karusaku.db.connection import database
-from karusaku.models import User
 from karusaku.db.tenancy import clinic_context
+from karusaku.models import User
+
+from .conftest import make_clinic, sqlite_only
 
 # PostgreSQL's migrations are checked in test_postgres.py.
 pytestmark = sqlite_only("schema/sqlite/, sqlite_master and PRAGMA index_info")
@@ -192,7 +193,7 @@ def broken_schema_dir(tmp_path, monkeypatch):
     invalid; returns a function that writes its first statement."""
     target = tmp_path / "schema" / "sqlite"
     target.mkdir(parents=True)
-    for version, _, path in migrations.available():
+    for _version, _, path in migrations.available():
         shutil.copy(path, target / path.name)
     monkeypatch.setattr(migrations, "SCHEMA_DIR", tmp_path / "schema")
 

@@ -8,8 +8,8 @@ from datetime import datetime, time, timedelta
 import pytest
 
 from karusaku.clock import today
-from karusaku.models import Appointment, Patient
 from karusaku.db.tenancy import clinic_context
+from karusaku.models import Appointment, Patient
 
 SECRET = {"name": "秘密 花子", "name_kana": "ヒミツ ハナコ", "phone": "03-9876-5432",
           "email": "himitsu@example.jp", "address": "東京都秘密区9-9-9", "gender": "女性",

@@ -6,11 +6,12 @@ from datetime import date, datetime, time, timedelta
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from karusaku.clock import now as clinic_now
 from karusaku.clock import today
-from karusaku.models import Appointment, Clinic, Patient
-from karusaku.forms.patients import read_patient_form
-from karusaku.models.patients import GENDERS
 from karusaku.db.tenancy import clinic_context
+from karusaku.forms.patients import read_patient_form
+from karusaku.models import Appointment, Clinic, Patient
+from karusaku.models.patients import GENDERS
 
 
 def text(response):
@@ -328,7 +329,7 @@ def test_the_plan_limit_refuses_a_new_patient_with_403_and_creates_nothing(app, 
 
 def test_the_patient_page_shows_details_upcoming_appointments_and_visits(app, world, as_user):
     a = world["a"]
-    now = datetime.now().replace(second=0, microsecond=0)
+    now = clinic_now().replace(second=0)
     with _in_clinic(app, world):
         tomorrow = datetime.combine(today() + timedelta(days=1), time(14, 30))
         Appointment.create(patient=a.patient, therapist=a.therapist, duration_minutes=45,

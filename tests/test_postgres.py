@@ -11,15 +11,19 @@ import pytest
 from flask import jsonify
 
 from karusaku import create_app
-from karusaku.db import migrations
-from karusaku.ops.audit_check import verify_audit
 from karusaku.clock import today
+from karusaku.db import migrations
 from karusaku.db.connection import StartupRefused, database, open_database, platform_role
-from karusaku.models import TENANT_MODELS, Appointment, Patient
 from karusaku.db.tenancy import all_clinics, clinic_context
+from karusaku.models import TENANT_MODELS, Appointment, Patient
+from karusaku.ops.audit_check import verify_audit
 
 from .conftest import (
-    ON_POSTGRES, POSTGRES_ADMIN_URL, every_clinic, make_clinic, role_urls,
+    ON_POSTGRES,
+    POSTGRES_ADMIN_URL,
+    every_clinic,
+    make_clinic,
+    role_urls,
 )
 from .test_concurrency import logged_in_opener, post, race
 

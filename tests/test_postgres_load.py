@@ -11,9 +11,9 @@ import pytest
 
 from bench import generator
 from karusaku.db import migrations
-from karusaku.ops.audit_check import verify_audit
 from karusaku.db.connection import open_database
 from karusaku.models import TENANT_MODELS
+from karusaku.ops.audit_check import verify_audit
 from karusaku.passwords import hash_password
 
 from .conftest import ON_POSTGRES, Session, live_rows, login, run_sql

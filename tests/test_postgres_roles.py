@@ -8,14 +8,14 @@ from urllib.parse import urlsplit
 import peewee
 import pytest
 
-from karusaku.db import clinic_proof, migrations
 from karusaku import create_app
+from karusaku.db import clinic_proof, migrations
+from karusaku.db.connection import StartupRefused, database, platform_role
+from karusaku.db.tenancy import NoClinicInContext, all_clinics, clinic_context
+from karusaku.models import TENANT_MODELS, AuditLog, Clinic
 from karusaku.ops.audit_check import verify_audit
 from karusaku.ops.backups import backup, export_clinic, import_clinic
-from karusaku.db.connection import StartupRefused, database, platform_role
-from karusaku.models import TENANT_MODELS, AuditLog, Clinic
 from karusaku.plans import clinics_overview
-from karusaku.db.tenancy import NoClinicInContext, all_clinics, clinic_context
 
 from .conftest import ON_POSTGRES, POSTGRES_ADMIN_URL, admin_login, role_urls, run_sql
 

@@ -3,10 +3,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from karusaku.models import Appointment, Clinic, Patient
-from karusaku.models.base import ClinicModel
 from karusaku.db.prepared import prepared
 from karusaku.db.tenancy import NoClinicInContext, clinic_context
+from karusaku.models import Appointment, Clinic, Patient
+from karusaku.models.base import ClinicModel
 
 from .conftest import every_clinic
 

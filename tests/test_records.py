@@ -8,17 +8,25 @@ from datetime import date, datetime, time, timedelta
 
 import peewee
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from karusaku.accounts import create_user
 from karusaku.body_chart import REGIONS, summary
 from karusaku.clock import today
 from karusaku.db.connection import database
+from karusaku.db.tenancy import clinic_context
 from karusaku.models import (
-    Appointment, AuditLog, Clinic, MedicalRecord, Patient, RecordDraft, RecordTemplate, Therapist,
+    Appointment,
+    AuditLog,
+    Clinic,
+    MedicalRecord,
+    Patient,
+    RecordDraft,
+    RecordTemplate,
+    Therapist,
 )
 from karusaku.models.records import MAX_TEXT, RecordRevision
-from karusaku.db.tenancy import clinic_context
 from karusaku.web.views import date_ja
 
 from .conftest import PASSWORD, Session, insert_sql, login, run_sql

@@ -6,8 +6,8 @@ from flask import Flask
 from karusaku.accounts import AccountError
 from karusaku.forms import Invalid
 from karusaku.models.appointments import BookingConflict, StatusNotAllowed
-from karusaku.models.records import EditConflict, NotAllowed
 from karusaku.models.plan_limits import PlanLimitReached
+from karusaku.models.records import EditConflict, NotAllowed
 from karusaku.web.refusals import answers_refusals, errors_of, status_of
 
 

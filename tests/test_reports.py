@@ -8,14 +8,22 @@ import pytest
 
 from karusaku.clock import today
 from karusaku.db.connection import database
-from karusaku.models import Appointment, MedicalRecord, Patient, Therapist
+from karusaku.db.tenancy import clinic_context
 from karusaku.forms.reports import read_period
+from karusaku.models import Appointment, MedicalRecord, Patient, Therapist
+
 # `karusaku.reports` as an attribute is the blueprint module (karusaku/__init__.py), so by name:
 from karusaku.reports import (
-    Period, add_months, appointments_per_month, build, default_period, new_patients_per_month, percent, records_per_month,
+    Period,
+    add_months,
+    appointments_per_month,
+    build,
+    default_period,
+    new_patients_per_month,
+    percent,
+    records_per_month,
 )
 from karusaku.web.svg_charts import bar_chart, hbar_chart, line_chart
-from karusaku.db.tenancy import clinic_context
 
 Q1 = Period(date(2025, 1, 1), date(2025, 3, 1))
 Q1_URL = "/reports?from=2025-01&to=2025-03"

@@ -6,13 +6,12 @@ import sqlite3
 
 import pytest
 
+from karusaku.db.tenancy import clinic_context
+from karusaku.models import AuditLog, Clinic
 from karusaku.ops import backups
 from karusaku.ops.audit_check import verify_audit
-from karusaku.models import AuditLog, Clinic
-from karusaku.db.tenancy import clinic_context
 
 from .conftest import live_rows, live_tables
-from .test_backups import full  # noqa: F401 - the fixture
 
 TABLES = backups.CLINIC_TABLES
 # A copied row must not meet a unique constraint of its own clinic before the id check.

@@ -3,7 +3,16 @@ import pytest
 
 from .conftest import ROLES, admin_login, csrf_token
 from .routes import (
-    ADMIN, WHO_MAY, is_clinic_page, is_staff_route, request, route_key, routes, snapshot, url, who_may,
+    ADMIN,
+    WHO_MAY,
+    is_clinic_page,
+    is_staff_route,
+    request,
+    route_key,
+    routes,
+    snapshot,
+    url,
+    who_may,
 )
 
 

@@ -6,11 +6,11 @@ import pytest
 
 from karusaku.clock import today
 from karusaku.db.connection import database
+from karusaku.db.tenancy import clinic_context
 from karusaku.forms import FormReader
 from karusaku.forms.appointments import check_slot
 from karusaku.models import Appointment, AuditLog, Clinic, Patient, Therapist
 from karusaku.models.appointments import therapist_problem, time_problem
-from karusaku.db.tenancy import clinic_context
 
 from .conftest import every_clinic
 

@@ -9,10 +9,10 @@ import pyotp
 import pytest
 
 from karusaku.clock import now
-from karusaku.models import AuditLog, Clinic, LoginSession, PlatformAdmin, PlatformAuditLog, User
 from karusaku.db.tenancy import clinic_context
+from karusaku.models import AuditLog, Clinic, LoginSession, PlatformAdmin, PlatformAuditLog, User
 
-from .conftest import PASSWORD, Session, every_clinic, admin_login, csrf_token, login
+from .conftest import PASSWORD, Session, admin_login, csrf_token, every_clinic, login
 
 SECRET = re.compile(r'<code class="secret">([A-Z2-7]+)</code>')
 RECOVERY = re.compile(r"<li><code>([a-z0-9]{5}-[a-z0-9]{5})</code></li>")
@@ -200,7 +200,7 @@ def test_garbage_codes_get_the_generic_answer(app, world, enrolled, code):
 def test_five_wrong_codes_lock_the_account_even_across_right_passwords(app, world, enrolled):
     secret, _ = enrolled
     client = app.test_client()
-    for attempt in range(5):
+    for _ in range(5):
         password_step(client, world["a"], "therapist")  # a right password resets nothing
         assert code_step(client, "000000" if code_at(secret, 1) != "000000" else "111111"
                          ).status_code == 401

@@ -3,11 +3,11 @@ hours, closed days and slots the schedule is drawn from."""
 from datetime import date, time
 
 import pytest
-
-from karusaku.models import AuditLog, Clinic
-from karusaku.forms.clinic import read_settings_form
-from karusaku.db.tenancy import clinic_context
 from werkzeug.datastructures import MultiDict
+
+from karusaku.db.tenancy import clinic_context
+from karusaku.forms.clinic import read_settings_form
+from karusaku.models import AuditLog, Clinic
 
 GOOD = {"name": "A整骨院 本院", "address": "東京都千代田区1-1", "phone": "03-0000-0000",
         "email": "info@a.example.jp", "opens_at": "08:30", "closes_at": "19:00",

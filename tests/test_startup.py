@@ -10,9 +10,9 @@ import sqlite3
 
 import pytest
 
-from karusaku.ops import cli
 from karusaku import create_app
 from karusaku.db.connection import database
+from karusaku.ops import cli
 
 from .conftest import PASSWORD, sqlite_only
 from .serving import environment, flask, init_db, run_py

@@ -12,10 +12,20 @@ import peewee
 import pytest
 
 from karusaku.clock import now, today
-from karusaku.models import (
-    TENANT_MODELS, Appointment, AuditLog, Clinic, MedicalRecord, Patient, RecordDraft, RecordRevision, RecordTemplate, Therapist, User,
-)
 from karusaku.db.tenancy import NoClinicInContext, clinic_context
+from karusaku.models import (
+    TENANT_MODELS,
+    Appointment,
+    AuditLog,
+    Clinic,
+    MedicalRecord,
+    Patient,
+    RecordDraft,
+    RecordRevision,
+    RecordTemplate,
+    Therapist,
+    User,
+)
 
 from .conftest import ON_POSTGRES, every_clinic, run_sql
 

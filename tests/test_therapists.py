@@ -1,8 +1,8 @@
 """Therapists: list, new, edit, activate and deactivate; plan limits, roles, isolation."""
 import pytest
 
-from karusaku.models import AuditLog, Clinic, Therapist
 from karusaku.db.tenancy import clinic_context
+from karusaku.models import AuditLog, Clinic, Therapist
 
 from .conftest import run_sql
 

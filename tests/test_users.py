@@ -1,6 +1,6 @@
 """Staff accounts managed by the owner: create, disable, reset a password."""
-from karusaku.models import AuditLog, LoginSession, User
 from karusaku.db.tenancy import clinic_context
+from karusaku.models import AuditLog, LoginSession, User
 
 from .conftest import PASSWORD, login
 

@@ -6,17 +6,17 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from .. import accounts, second_factor
-from ..web import devices, htmx, second_step, sessions
-from ..web.access import get_or_404
 from ..accounts import authenticate_admin
+from ..db.tenancy import clinic_context
 from ..forms import FormReader
 from ..forms.clinic import read_new_clinic_form, read_plan_form
 from ..models import PLANS, Clinic, User
 from ..models.clinic import CLINIC_STATUSES
-from ..web.presenters import describe_clinic_event
-from ..db.tenancy import clinic_context
 from ..models.plan_limits import LIMIT_LABELS
 from ..plans import clinic_overview, clinics_overview, database_size_bytes
+from ..web import devices, htmx, second_step, sessions
+from ..web.access import get_or_404
+from ..web.presenters import describe_clinic_event
 from ..web.refusals import answers_refusals
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -6,14 +6,13 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, current_app, request
 
-from ..web import htmx
-from ..web import presenters
-from ..web.access import require_staff, roles
 from ..clock import now
+from ..db.tenancy import clinic_context
 from ..forms import FormReader, page_number
 from ..models import AuditLog, Clinic, Patient, User
 from ..models.audit import ACTION_LABELS
-from ..db.tenancy import clinic_context
+from ..web import htmx, presenters
+from ..web.access import require_staff, roles
 
 bp = Blueprint("audit", __name__)
 bp.before_request(require_staff)

@@ -2,11 +2,11 @@
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from ..web import devices, htmx, second_step, sessions
 from .. import second_factor
 from ..accounts import AccountError, authenticate_staff, change_password
 from ..models import User
 from ..second_factor import SecondFactorError
+from ..web import devices, htmx, second_step, sessions
 
 bp = Blueprint("auth", __name__)
 

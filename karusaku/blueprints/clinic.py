@@ -1,17 +1,17 @@
 """The clinic's settings (hours, slot length, details) and its usage against the plan."""
 from flask import Blueprint, flash, request, send_file, url_for
 
-from ..ops import backups
-from ..web import htmx
-from ..web.access import require_staff, roles
+from ..clock import today as clinic_today
+from ..db.tenancy import current_clinic_id
 from ..forms import FormReader
 from ..forms.clinic import read_settings_form
 from ..models import Clinic
 from ..models.clinic import SECOND_FACTOR_RULES, SLOT_CHOICES, WEEKDAY_LABELS
 from ..models.plan_limits import LIMIT_LABELS, limits
+from ..ops import backups
 from ..plans import clinic_usage
-from ..clock import today as clinic_today
-from ..db.tenancy import current_clinic_id
+from ..web import htmx
+from ..web.access import require_staff, roles
 from ..web.refusals import answers_refusals
 
 bp = Blueprint("clinic", __name__)

@@ -2,10 +2,10 @@
 from flask import Blueprint
 from flask_login import current_user
 
-from ..web import htmx
-from ..web.access import require_staff
 from ..clock import today
 from ..models import Appointment, Therapist
+from ..web import htmx
+from ..web.access import require_staff
 
 bp = Blueprint("main", __name__)
 bp.before_request(require_staff)

@@ -2,12 +2,12 @@
 from flask import Blueprint, current_app, request, url_for
 from flask_login import current_user
 
-from ..web import htmx
-from ..web.access import get_or_404, names_object, require_staff, roles
 from ..forms import page_number
 from ..forms.patients import read_patient_form
 from ..models import MedicalRecord, Patient
 from ..models.patients import EDITABLE, GENDERS, SEARCH_MAX_LENGTH
+from ..web import htmx
+from ..web.access import get_or_404, names_object, require_staff, roles
 from ..web.notices import notice
 from ..web.refusals import answers_refusals
 

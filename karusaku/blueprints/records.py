@@ -4,18 +4,28 @@ every read and write of it goes to the audit log."""
 from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user
 
-from ..web import htmx
 from ..body_chart import read_marks
-from ..web.access import get_or_404, names_object, require_staff, roles
 from ..clock import today
 from ..forms import FormReader, parse_integer
 from ..forms.records import (
-    read_delete_form, read_record_edit, read_record_form, read_template_form,
+    read_delete_form,
+    read_record_edit,
+    read_record_form,
+    read_template_form,
 )
 from ..models import (
-    Appointment, AuditLog, Clinic, MedicalRecord, Patient, RecordDraft, RecordTemplate, Therapist,
+    Appointment,
+    AuditLog,
+    Clinic,
+    MedicalRecord,
+    Patient,
+    RecordDraft,
+    RecordTemplate,
+    Therapist,
 )
 from ..models.records import FIELDS, MAX_TEXT
+from ..web import htmx
+from ..web.access import get_or_404, names_object, require_staff, roles
 from ..web.refusals import answers_refusals
 
 bp = Blueprint("records", __name__)

@@ -1,12 +1,12 @@
 """Reports for owners: visits, new versus returning patients, no-shows, as SVG charts."""
 from flask import Blueprint, request
 
-from ..web import htmx
-from ..web.access import require_staff, roles
 from ..forms.reports import read_period
 from ..reports import build, percent
-from ..web.svg_charts import bar_chart, hbar_chart, line_chart
+from ..web import htmx
+from ..web.access import require_staff, roles
 from ..web.refusals import answers_refusals
+from ..web.svg_charts import bar_chart, hbar_chart, line_chart
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 bp.before_request(require_staff)

@@ -5,19 +5,19 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from .. import booking
-from ..web import htmx
-from ..web.access import get_or_404, names_object, require_staff, roles
 from ..clock import today
 from ..forms import FormReader, parse_integer
 from ..forms.appointments import read_move_form
 from ..forms.booking import read_request
-from ..web.grid_html import GridHTML
 from ..models import Appointment, MedicalRecord, Patient, Therapist
 from ..models.appointments import ACTION_LABELS, REPEATS, BookingConflict, StatusNotAllowed
-from ..web.notices import notice
 from ..models.plan_limits import PlanLimitReached
-from ..web.refusals import answers_refusals
 from ..schedule import day_grid, day_info, week_grid
+from ..web import htmx
+from ..web.access import get_or_404, names_object, require_staff, roles
+from ..web.grid_html import GridHTML
+from ..web.notices import notice
+from ..web.refusals import answers_refusals
 
 bp = Blueprint("schedule", __name__)
 bp.before_request(require_staff)

@@ -1,13 +1,13 @@
 """Therapists: list, new, edit, activate and deactivate."""
 from flask import Blueprint, flash, request, url_for
 
-from ..web import htmx
-from ..web.access import get_or_404, names_object, require_staff, roles
 from ..forms import FormReader
 from ..forms.therapists import read_therapist_form
 from ..models import Therapist
 from ..models.plan_limits import PlanLimitReached
 from ..models.therapists import STATUSES
+from ..web import htmx
+from ..web.access import get_or_404, names_object, require_staff, roles
 from ..web.refusals import answers_refusals
 
 bp = Blueprint("therapists", __name__, url_prefix="/therapists")

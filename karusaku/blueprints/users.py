@@ -2,11 +2,11 @@
 from flask import Blueprint, flash, request, url_for
 from flask_login import current_user
 
-from ..web import htmx, sessions
 from .. import second_factor
-from ..web.access import get_or_404, names_object, require_staff, roles
 from ..accounts import AccountError, create_user, set_active, set_password
 from ..models import ROLES, User
+from ..web import htmx, sessions
+from ..web.access import get_or_404, names_object, require_staff, roles
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 bp.before_request(require_staff)
@@ -73,7 +73,8 @@ def reset_second_factor(user_id):
     """A staff member lost their authenticator: remove it and end their sessions."""
     user = get_or_404(User, user_id)
     if user.id == current_user.id:
-        return _page(422, errors={"list": "ご自身の二段階認証は「二段階認証」のページで設定し直してください。"})
+        return _page(422, errors={
+            "list": "ご自身の二段階認証は「二段階認証」のページで設定し直してください。"})
     second_factor.reset(user, by=current_user, ip=sessions.client_ip())
     flash(f"「{user.label}」の二段階認証をリセットしました。ログイン中の端末はログアウトされました。")
     return htmx.see_other(url_for("users.index"))

@@ -24,13 +24,19 @@ from urllib.parse import quote
 
 from flask import current_app
 from peewee import (
-    DatabaseError, DatabaseProxy, InterfaceError, OperationalError, PeeweeException,
-    PostgresqlDatabase, SqliteDatabase, sqlite3,
+    DatabaseError,
+    DatabaseProxy,
+    InterfaceError,
+    OperationalError,
+    PeeweeException,
+    PostgresqlDatabase,
+    SqliteDatabase,
+    sqlite3,
 )
 
-from . import clinic_proof
 from ..japanese import normalize_kana, normalize_phone
 from ..settings import StartupRefused
+from . import clinic_proof
 from .tenancy import NoClinicInContext, current_scope
 
 _platform_database = ContextVar("platform_database", default=None)
@@ -197,7 +203,7 @@ def open_database(location, pragmas=None, existing_only=False):
             os.makedirs(os.path.dirname(os.path.abspath(location)), exist_ok=True)
         except OSError as error:
             raise StartupRefused(f"cannot create the database folder for {location}: "
-                                 f"{error.strerror}")
+                                 f"{error.strerror}") from None
     kind = SqliteFile if existing_only else SqliteDatabase
     db = kind(location, pragmas=merged, lock_type="IMMEDIATE", timeout=10)
     # The search keys of patients, for migrations that fill them in SQL.

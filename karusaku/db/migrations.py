@@ -20,12 +20,19 @@ from pathlib import Path
 
 from flask import current_app
 
-from . import clinic_proof
 from ..clock import now
-from .connection import (
-    create_missing_file, database, dialect, is_missing, is_postgres, platform_role, refusing_errors, safe_location,
-)
 from ..settings import StartupRefused
+from . import clinic_proof
+from .connection import (
+    create_missing_file,
+    database,
+    dialect,
+    is_missing,
+    is_postgres,
+    platform_role,
+    refusing_errors,
+    safe_location,
+)
 from .tenancy import all_clinics
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schema"

@@ -6,8 +6,16 @@ reader itself (`FormReader`, `Invalid`, the parse_* functions) is `forms.reader`
 here. Models never import this package.
 """
 from .reader import (
-    FIRST_DAY, INTEGER_MAX, LAST_DAY, FormReader, Invalid, page_number, parse_date,
-    parse_datetime, parse_integer, parse_month,
+    FIRST_DAY,
+    INTEGER_MAX,
+    LAST_DAY,
+    FormReader,
+    Invalid,
+    page_number,
+    parse_date,
+    parse_datetime,
+    parse_integer,
+    parse_month,
 )
 
 __all__ = ["FIRST_DAY", "INTEGER_MAX", "LAST_DAY", "FormReader", "Invalid", "page_number",

@@ -1,9 +1,9 @@
 """The clinic's forms: the owner's settings, and the operator's plan and new-clinic forms."""
 from datetime import datetime
 
-from ..rules import CLINIC_CODE, USERNAME
 from ..models.clinic import MAX_PATIENTS_LIMIT, PLANS, SLOT_CHOICES
 from ..passwords import password_problem
+from ..rules import CLINIC_CODE, USERNAME
 from .reader import FormReader
 
 

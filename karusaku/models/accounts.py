@@ -2,11 +2,19 @@
 from flask_login import UserMixin
 from peewee import fn
 
-from .base import (
-    BaseModel, BooleanField, CharField, ClinicModel, DateTimeField, ForeignKeyField, IntegerField, TextField, created_at,
-)
 from ..clock import now
 from ..db.prepared import prepared
+from .base import (
+    BaseModel,
+    BooleanField,
+    CharField,
+    ClinicModel,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+    created_at,
+)
 from .clinic import Clinic
 from .plan_limits import PlanCounted
 

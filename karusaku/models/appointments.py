@@ -11,7 +11,13 @@ from ..db.prepared import prepared
 from .accounts import User
 from .audit import AuditLog, request_user_id
 from .base import (
-    CharField, ClinicModel, DateTimeField, ForeignKeyField, IntegerField, TextField, created_at,
+    CharField,
+    ClinicModel,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+    created_at,
 )
 from .clinic import Clinic
 from .patients import Patient

@@ -10,14 +10,21 @@ from datetime import datetime, time
 from flask import current_app, has_request_context, request
 from flask_login import current_user
 
-from .base import (
-    BaseModel, CharField, ClinicModel, DateTimeField, ForeignKeyField, IntegerField, TextField, now,
-)
-from .clinic import Clinic
-from .throttle import AddressCounter, window_start
 from ..db.connection import database, transaction_lock
 from ..db.prepared import prepared
 from ..db.tenancy import current_clinic_id, current_scope, is_unscoped
+from .base import (
+    BaseModel,
+    CharField,
+    ClinicModel,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+    now,
+)
+from .clinic import Clinic
+from .throttle import AddressCounter, window_start
 
 GENESIS_HASH = "0" * 64
 

@@ -1,6 +1,12 @@
 """Model bases bound to the app's database proxy, and the field kinds the tables share."""
 from peewee import (
-    BooleanField, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, Model,
+    BooleanField,
+    CharField,
+    DateField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
     TextField,
 )
 

@@ -7,12 +7,20 @@ from peewee import OP, SQL, Expression, NodeList, Value, fn
 from ..clock import now, today
 from ..db.connection import database, transaction_lock
 from ..db.prepared import prepared
-from ..japanese import age_on, format_wareki, normalize_kana, normalize_phone
 from ..db.tenancy import current_clinic_id
-from .base import (
-    BooleanField, CharField, ClinicModel, DateField, DateTimeField, ForeignKeyField, IntegerField, TextField, created_at,
-)
+from ..japanese import age_on, format_wareki, normalize_kana, normalize_phone
 from .audit import AuditLog
+from .base import (
+    BooleanField,
+    CharField,
+    ClinicModel,
+    DateField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+    created_at,
+)
 from .clinic import Clinic
 from .plan_limits import PlanCounted, check_room
 

@@ -17,7 +17,14 @@ from .accounts import User
 from .appointments import Appointment
 from .audit import AuditLog
 from .base import (
-    CharField, ClinicModel, DateField, DateTimeField, ForeignKeyField, IntegerField, TextField, created_at,
+    CharField,
+    ClinicModel,
+    DateField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+    created_at,
 )
 from .clinic import Clinic
 from .patients import Patient

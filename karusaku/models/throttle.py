@@ -5,8 +5,8 @@ short write transaction, and an upsert, so that several app processes count toge
 """
 from datetime import datetime, time, timedelta
 
-from .base import BaseModel, CharField, DateTimeField, IntegerField, now
 from ..db.connection import database
+from .base import BaseModel, CharField, DateTimeField, IntegerField, now
 
 
 def window_start(moment, minutes):

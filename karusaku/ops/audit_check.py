@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from itertools import groupby
 
 from ..db.connection import platform_role
+from ..db.tenancy import all_clinics
 from ..models import AuditLog, PlatformAuditLog
 from ..models.audit import GENESIS_HASH
-from ..db.tenancy import all_clinics
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,12 @@ from pathlib import Path
 
 from peewee import DatabaseError, IntegrityError
 
-from ..db import migrations
-from . import postgres_copy, restore_checks
 from ..clock import now
+from ..db import migrations
 from ..db.connection import database, is_postgres, open_database, platform_role
-from ..models import AuditLog, Clinic, PLANS
 from ..db.tenancy import all_clinics, clinic_context
+from ..models import PLANS, AuditLog, Clinic
+from . import postgres_copy, restore_checks
 
 # Every table whose rows belong to one clinic, parents before children.
 CLINIC_TABLES = ["users", "patients", "therapists", "appointments", "medical_records",

@@ -17,13 +17,13 @@ import click
 from flask.cli import with_appcontext
 from peewee import PeeweeException
 
-from . import backups, demo, postgres_copy
-from ..db import migrations
-from .audit_check import format_problems, verify_audit
-from ..db.connection import is_postgres, platform_role
 from ..accounts import AccountError, create_clinic, create_platform_admin, create_user
-from ..models import ROLES, Clinic, PLANS
+from ..db import migrations
+from ..db.connection import is_postgres, platform_role
 from ..db.tenancy import clinic_context
+from ..models import PLANS, ROLES, Clinic
+from . import backups, demo, postgres_copy
+from .audit_check import format_problems, verify_audit
 
 
 def one_line_errors(command):

@@ -1,12 +1,12 @@
 """The demo clinic that `make run` adds to an empty database: さくら整体院 and a day of work."""
 from datetime import date, datetime, time, timedelta
 
+from .. import body_chart
 from ..accounts import create_clinic, create_user
 from ..clock import today
 from ..db.connection import database
-from .. import body_chart
-from ..models import Appointment, Clinic, MedicalRecord, Patient, RecordTemplate, Therapist, User
 from ..db.tenancy import clinic_context
+from ..models import Appointment, Clinic, MedicalRecord, Patient, RecordTemplate, Therapist, User
 
 CLINIC_CODE = "sakura"
 CLINIC_NAME = "さくら整体院"

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from ..db import migrations
 from ..db.connection import database, platform_role
-from .restore_checks import open_untrusted
 from ..db.tenancy import all_clinics, clinic_context
+from .restore_checks import open_untrusted
 
 BATCH = 2000
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from peewee import Table
 
-from .audit_check import chain_problem
-from ..models import AuditLog
 from ..db.connection import database
 from ..db.tenancy import all_clinics
+from ..models import AuditLog
+from .audit_check import chain_problem
 
 IDS_PER_QUERY = 500
 NOT_A_CLINICS_TABLE = {"clinics", "schema_migrations"}

@@ -1,11 +1,11 @@
 """Error pages in Japanese, as a page or (for htmx) as a fragment, with the right status."""
 from flask import render_template
-from markupsafe import escape
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
-from . import htmx
 from ..throttle import Throttled
+from . import htmx
 
 MESSAGES = {
     400: "リクエストが正しくありません。ページを読み込み直してから、もう一度お試しください。",
@@ -38,7 +38,8 @@ def standalone_page(status):
 def init_app(app):
     @app.errorhandler(CSRFError)
     def csrf_error(error):
-        return _render(400, "セキュリティトークンが無効です。ページを読み込み直してから、もう一度送信してください。")
+        return _render(400, "セキュリティトークンが無効です。"
+                            "ページを読み込み直してから、もう一度送信してください。")
 
     @app.errorhandler(Throttled)
     def throttled(error):

@@ -9,8 +9,8 @@ text or names staff, never a patient (tests/test_notices.py reads the cookie aft
 """
 from flask import flash, get_flashed_messages
 
-from ..models import Appointment, Patient
 from ..db.tenancy import current_scope
+from ..models import Appointment, Patient
 
 DUPLICATES_SHOWN = 5
 

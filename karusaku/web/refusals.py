@@ -16,8 +16,8 @@ from functools import wraps
 from ..accounts import AccountError
 from ..forms import Invalid
 from ..models.appointments import BookingConflict, StatusNotAllowed
-from ..models.records import EditConflict, NotAllowed
 from ..models.plan_limits import PlanLimitReached
+from ..models.records import EditConflict, NotAllowed
 
 STATUSES = {
     Invalid: 422, StatusNotAllowed: 422, AccountError: 422,  # the request itself is wrong

@@ -7,9 +7,9 @@ second factor but has none enrols here instead (QR code, then the recovery codes
 from flask import flash, redirect, request, url_for
 
 from .. import accounts, second_factor
-from . import devices, htmx, sessions
-from ..second_factor import SecondFactorError
 from ..db.tenancy import clinic_context
+from ..second_factor import SecondFactorError
+from . import devices, htmx, sessions
 
 CODE_FAILED = ("確認できませんでした。認証アプリの6桁のコード、または回復コードを確かめてください。"
                "続けて5回間違えると、そのアカウントは15分間ログインできなくなります。")

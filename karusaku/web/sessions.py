@@ -3,7 +3,8 @@
 The signed cookie carries only a random token; the server keeps its hash in login_sessions.
 Logging out deletes the row, so a copied cookie stops working. A session idle for longer than
 SESSION_IDLE_MINUTES ends, and any session SESSION_MAX_HOURS after its log-in. A log-in also
-gives the browser its device cookie for the account (devices.py). The current clinic for tenant scoping is set here, from the user.
+gives the browser its device cookie for the account (devices.py). The current clinic for
+tenant scoping is set here, from the user.
 """
 import hashlib
 import secrets
@@ -15,8 +16,8 @@ from flask import current_app, g, redirect, request, session, url_for
 from flask_login import LoginManager, current_user, login_user, logout_user
 
 from ..clock import now
-from ..models import LoginSession, PlatformAdmin, User
 from ..db.tenancy import clinic_context, reset_current_clinic, set_current_clinic
+from ..models import LoginSession, PlatformAdmin, User
 from . import devices, htmx
 
 login_manager = LoginManager()

@@ -4,8 +4,8 @@ from functools import lru_cache
 from flask import current_app, request, url_for
 from flask_login import current_user
 
-from . import notices
 from ..japanese import WEEKDAYS_JA
+from . import notices
 from .presenters import history_label, revision_changes
 
 # (endpoint, label, roles that see it); entries whose endpoint is not registered are skipped.
