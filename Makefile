@@ -22,8 +22,10 @@ run: install
 	$(FLASK) seed-demo
 	$(VENV)/bin/python run.py
 
+# The suite runs on every core (pytest-xdist); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
 test: install-test lint
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS)
 
 # What pytest does not see, run first by `make test`: mistakes and style (ruff.toml), and
 # imports against the layers or in a cycle (.importlinter).
