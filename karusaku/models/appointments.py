@@ -195,6 +195,16 @@ class Appointment(_Status, ClinicModel):
                 .scalar())
 
     @classmethod
+    def counts_for_therapist(cls, therapist_id):
+        """How many appointments name the therapist: upcoming (still booked) and all."""
+        appointments = cls.select().where(cls.therapist == therapist_id)
+        return {
+            "upcoming": appointments.where(cls.appointment_date >= now(),
+                                           cls.status == "booked").count(),
+            "appointments": appointments.count(),
+        }
+
+    @classmethod
     def overlapping(cls, therapist_id, start, minutes, exclude_id=None):
         """The therapist's non-cancelled appointments that overlap [start, start + minutes)."""
         near = cls._near(therapist_id=therapist_id, end=start + timedelta(minutes=minutes),
