@@ -222,6 +222,12 @@ class PlatformAuditLog(_AuditRow, BaseModel):
                 row.detail, row.ip, row.created_at]
 
     @classmethod
+    def about_clinic(cls, clinic_id, limit=50):
+        """The platform audit rows about a clinic, newest first."""
+        return (cls.select().where(cls.object_type == "clinic", cls.object_id == clinic_id)
+                .order_by(cls.id.desc()).limit(limit))
+
+    @classmethod
     def summarize_closed_hours(cls, hour, bound, limit=10):
         """For each address whose failures of an hour before `hour` went past the bound, one
         'login_failures_suppressed' row with the counts; then the hour's counter goes. Written
