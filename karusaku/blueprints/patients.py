@@ -81,7 +81,8 @@ def show(patient_id):
     patient = get_or_404(Patient, patient_id)
     return htmx.render("patients/show.html", patient=patient,
                        appointments=Appointment.upcoming_for(patient.id),
-                       visits=Appointment.visit_count(patient.id), can_edit=current_user.role in EDITORS,
+                       visits=Appointment.visit_count(patient.id),
+                       can_edit=current_user.role in EDITORS,
                        visit_records=list(MedicalRecord.visits_of(patient.id)),
                        has_schedule="schedule.day" in current_app.view_functions)
 
