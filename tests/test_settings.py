@@ -7,7 +7,7 @@ from werkzeug.datastructures import MultiDict
 
 from karusaku.db.tenancy import clinic_context
 from karusaku.forms.clinic import read_settings_form
-from karusaku.models import AuditLog, Clinic
+from karusaku.models import AuditLog, Clinic, clinic_admin
 
 GOOD = {"name": "A整骨院 本院", "address": "東京都千代田区1-1", "phone": "03-0000-0000",
         "email": "info@a.example.jp", "opens_at": "08:30", "closes_at": "19:00",
@@ -98,7 +98,7 @@ def test_code_plan_limits_and_clinic_id_in_the_form_are_ignored(app, world, as_u
 def test_revise_settings_refuses_fields_that_are_not_settings(app, world):
     with app.app_context(), clinic_context(world["a"].clinic.id):
         with pytest.raises(TypeError):
-            Clinic.revise_settings(world["a"].clinic.id, subscription_plan="enterprise")
+            clinic_admin.revise_settings(world["a"].clinic.id, subscription_plan="enterprise")
     assert _clinic(app, world).subscription_plan == "pro"
 
 

@@ -10,7 +10,7 @@ from ..accounts import authenticate_admin
 from ..db.tenancy import clinic_context
 from ..forms import FormReader
 from ..forms.clinic import read_new_clinic_form, read_plan_form
-from ..models import PLANS, Clinic, User
+from ..models import PLANS, Clinic, PlatformAuditLog, User, clinic_admin
 from ..models.clinic import CLINIC_STATUSES
 from ..models.plan_limits import LIMIT_LABELS
 from ..plans import clinic_overview, clinics_overview, database_size_bytes
@@ -123,9 +123,9 @@ def _clinic_page(clinic, status=200, plan_form=None, errors=None):
     return htmx.render("admin/clinic.html", status=status, clinic=clinic,
                        entry=clinic_overview(clinic), limit_labels=LIMIT_LABELS, plans=PLANS,
                        statuses=CLINIC_STATUSES, plan_form=plan_form, errors=errors or {},
-                       history=list(clinic.platform_history()),
+                       history=list(PlatformAuditLog.about_clinic(clinic.id)),
                        describe=describe_clinic_event,
-                       owner_factors=clinic.owner_second_factors())
+                       owner_factors=User.owner_second_factors(clinic.id))
 
 
 @bp.get("/clinics/<int:clinic_id>")
@@ -143,7 +143,8 @@ def _plan_again(status, errors, clinic_id):
 def change_plan(clinic_id):
     clinic = get_or_404(Clinic, clinic_id)
     fields = read_plan_form(request.form)
-    changed = clinic.change_plan(fields["subscription_plan"], fields["max_patients"])
+    changed = clinic_admin.change_plan(clinic, fields["subscription_plan"],
+                                       fields["max_patients"])
     flash("プランと上限を変更しました。" if changed else "変更はありませんでした。")
     return htmx.see_other(url_for("admin.clinic", clinic_id=clinic.id))
 
@@ -154,7 +155,7 @@ def change_status(clinic_id):
     status = request.form.get("status", "")
     if status not in CLINIC_STATUSES:
         return _clinic_page(clinic, 422, errors={"status": "状態を選んでください"})
-    if not clinic.set_status(status):
+    if not clinic_admin.set_status(clinic, status):
         flash(f"この医院は既に{CLINIC_STATUSES[status]}です。")
     elif status == "active":
         flash("医院の利用を再開しました。")

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, request
 from ..clock import now
 from ..db.tenancy import clinic_context
 from ..forms import FormReader, page_number
-from ..models import AuditLog, Clinic, Patient, User
+from ..models import AuditLog, Clinic, Patient, User, audit_search
 from ..models.audit import ACTION_LABELS
 from ..web import htmx, presenters
 from ..web.access import require_staff, roles
@@ -32,10 +32,10 @@ class Filters:
     errors: dict = None
 
     def query(self):
-        return AuditLog.search(user_id=self.user_id,
-                               patient_id=self.patient.id if self.patient else None,
-                               action=self.action or None, first_day=self.first_day,
-                               last_day=self.last_day)
+        return audit_search.search(user_id=self.user_id,
+                                   patient_id=self.patient.id if self.patient else None,
+                                   action=self.action or None, first_day=self.first_day,
+                                   last_day=self.last_day)
 
     def args(self):
         """The filters as query-string arguments, for the pager and the CSV link."""

@@ -5,7 +5,7 @@ from ..clock import today as clinic_today
 from ..db.tenancy import current_clinic_id
 from ..forms import FormReader
 from ..forms.clinic import read_settings_form
-from ..models import Clinic
+from ..models import Clinic, clinic_admin
 from ..models.clinic import SECOND_FACTOR_RULES, SLOT_CHOICES, WEEKDAY_LABELS
 from ..models.plan_limits import LIMIT_LABELS, limits
 from ..ops import backups
@@ -52,7 +52,7 @@ def _settings_again(status, errors):
 @roles("owner")
 @answers_refusals(_settings_again)
 def update_settings():
-    Clinic.revise_settings(current_clinic_id(), **read_settings_form(request.form))
+    clinic_admin.revise_settings(current_clinic_id(), **read_settings_form(request.form))
     flash("設定を保存しました。")
     return htmx.see_other(url_for("clinic.settings"))
 
@@ -64,7 +64,7 @@ def update_second_factor_rule():
     rule = request.form.get("second_factor_required", "")
     if rule not in SECOND_FACTOR_RULES:
         return _page(422, errors={"second_factor_required": "二段階認証の設定を選んでください"})
-    Clinic.revise_settings(current_clinic_id(), second_factor_required=rule)
+    clinic_admin.revise_settings(current_clinic_id(), second_factor_required=rule)
     flash(f"二段階認証を「{SECOND_FACTOR_RULES[rule]}」にしました。次のログインから適用されます。")
     return htmx.see_other(url_for("clinic.settings"))
 

@@ -4,7 +4,7 @@ from flask_login import current_user
 
 from ..forms import page_number
 from ..forms.patients import read_patient_form
-from ..models import MedicalRecord, Patient
+from ..models import Appointment, MedicalRecord, Patient
 from ..models.patients import EDITABLE, GENDERS, SEARCH_MAX_LENGTH
 from ..web import htmx
 from ..web.access import get_or_404, names_object, require_staff, roles
@@ -80,8 +80,9 @@ def create():
 def show(patient_id):
     patient = get_or_404(Patient, patient_id)
     return htmx.render("patients/show.html", patient=patient,
-                       appointments=list(patient.upcoming_appointments()),
-                       visits=patient.visit_count(), can_edit=current_user.role in EDITORS,
+                       appointments=Appointment.upcoming_for(patient.id),
+                       visits=Appointment.visit_count(patient.id),
+                       can_edit=current_user.role in EDITORS,
                        visit_records=list(MedicalRecord.visits_of(patient.id)),
                        has_schedule="schedule.day" in current_app.view_functions)
 

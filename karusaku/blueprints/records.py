@@ -65,7 +65,7 @@ def chart(patient_id):
     if page > 1:  # the next records under the first page's ("さらに表示")
         return htmx.render("records/chart.html", block="more_records", patient=patient,
                            records=records, page=page, more=more, fields=FIELDS)
-    upcoming = list(patient.upcoming_appointments(limit=1))
+    upcoming = Appointment.upcoming_for(patient.id, limit=1)
     recent = [r for r in records if r.deleted_at is None][:COMPARED_VISITS]
     if len(recent) < COMPARED_VISITS and more:  # deleted ones took the first page's places
         recent = MedicalRecord.chart_page(patient.id, 0, COMPARED_VISITS)

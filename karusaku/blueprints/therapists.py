@@ -3,7 +3,7 @@ from flask import Blueprint, flash, request, url_for
 
 from ..forms import FormReader
 from ..forms.therapists import read_therapist_form
-from ..models import Therapist
+from ..models import Appointment, MedicalRecord, Therapist
 from ..models.plan_limits import PlanLimitReached
 from ..models.therapists import STATUSES
 from ..web import htmx
@@ -49,7 +49,13 @@ def _show(therapist, status=200, form=None, errors=None, message=None):
     return htmx.render("therapists/show.html", status=status, therapist=therapist,
                        form=form or _values(therapist), errors=errors or {}, message=message,
                        statuses=STATUSES, accounts=_account_options(therapist),
-                       counts=therapist.history_counts())
+                       counts=_history_counts(therapist))
+
+
+def _history_counts(therapist):
+    """How many appointments (upcoming, all) and visit records name the therapist."""
+    return {**Appointment.counts_for_therapist(therapist.id),
+            "records": MedicalRecord.count_for_therapist(therapist.id)}
 
 
 def _typed():

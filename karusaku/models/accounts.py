@@ -4,6 +4,7 @@ from peewee import fn
 
 from ..clock import now
 from ..db.prepared import prepared
+from ..db.tenancy import clinic_context
 from .base import (
     BaseModel,
     BooleanField,
@@ -110,6 +111,13 @@ class User(_Account, PlanCounted, ClinicModel):
     @classmethod
     def active_owner_count(cls):
         return cls.select().where(cls.role == "owner", cls.is_active == True).count()  # noqa: E712
+
+    @classmethod
+    def owner_second_factors(cls, clinic_id):
+        """(owners with a second factor, owners) of a clinic: counts only, for the operator."""
+        with clinic_context(clinic_id):
+            owners = cls.select().where(cls.role == "owner")
+            return owners.where(cls.totp_secret.is_null(False)).count(), owners.count()
 
 
 class PlatformAdmin(_Account, BaseModel):

@@ -5,6 +5,8 @@ row, so that of two bookings of one slot at the same moment exactly one succeeds
 """
 from datetime import datetime, time, timedelta
 
+from peewee import fn
+
 from ..clock import now, today
 from ..db.connection import as_datetime, database, lock_for_update
 from ..db.prepared import prepared
@@ -167,7 +169,8 @@ class Appointment(_Status, ClinicModel):
 
     @classmethod
     def upcoming_for(cls, patient_id, limit=50):
-        """See Patient.upcoming_appointments (a list)."""
+        """The patient's appointments still to come: later than now, or today's still booked or
+        arrived; never cancelled. With the therapist's name, in time order (a list)."""
         return cls._upcoming_for(patient_id=patient_id, moment=now(), limit=limit,
                                  start_of_today=datetime.combine(today(), time.min))
 
@@ -183,6 +186,23 @@ class Appointment(_Status, ClinicModel):
                 .order_by(cls.appointment_date, cls.id)
                 .limit(limit)
                 .objects())
+
+    @classmethod
+    def visit_count(cls, patient_id):
+        """How many times the patient came: their completed appointments."""
+        return (cls.select(fn.COUNT(cls.id))
+                .where(cls.patient == patient_id, cls.status == "completed")
+                .scalar())
+
+    @classmethod
+    def counts_for_therapist(cls, therapist_id):
+        """How many appointments name the therapist: upcoming (still booked) and all."""
+        appointments = cls.select().where(cls.therapist == therapist_id)
+        return {
+            "upcoming": appointments.where(cls.appointment_date >= now(),
+                                           cls.status == "booked").count(),
+            "appointments": appointments.count(),
+        }
 
     @classmethod
     def overlapping(cls, therapist_id, start, minutes, exclude_id=None):
@@ -255,11 +275,18 @@ class Appointment(_Status, ClinicModel):
             previous, self.status, self.updated_at = self.status, status, now()
             self.save()
             _log(self, "appointment_status", {"from": previous, "to": status})
-            self.patient.refresh_new_patient_flag()
+            _refresh_new_patient_flag(self.patient)
 
     def history(self):
         """Who booked, moved, cancelled or checked it in, and when (from the audit log)."""
         return AuditLog.for_object("appointment", self.id)
+
+
+def _refresh_new_patient_flag(patient):
+    """is_new_patient stays true until the patient's first completed visit."""
+    completed = (Appointment.select().where(Appointment.patient == patient.id,
+                                            Appointment.status == "completed").exists())
+    Patient.update(is_new_patient=not completed).where(Patient.id == patient.id).execute()
 
 
 def _log(appointment, action, detail=None):

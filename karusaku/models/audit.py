@@ -5,7 +5,6 @@ their own), so an altered or removed row shows as a break in the chain.
 """
 import hashlib
 import json
-from datetime import datetime, time
 
 from flask import current_app, has_request_context, request
 from flask_login import current_user
@@ -195,39 +194,6 @@ class AuditLog(_AuditRow, ClinicModel):
                 .order_by(cls.id))
 
     @classmethod
-    def about_patient(cls, patient_id):
-        """The condition for rows about a patient: the patient itself, its appointments and
-        records, or a detail naming its patient_id (as json.dumps writes it, or compact)."""
-        from .appointments import Appointment  # appointments.py imports this module
-        from .records import MedicalRecord  # records.py imports this module
-
-        appointments = Appointment.select(Appointment.id).where(Appointment.patient == patient_id)
-        records = MedicalRecord.select(MedicalRecord.id).where(MedicalRecord.patient == patient_id)
-        clause = ((cls.object_type == "patient") & (cls.object_id == patient_id)
-                  | (cls.object_type == "appointment") & cls.object_id.in_(appointments)
-                  | (cls.object_type == "record") & cls.object_id.in_(records))
-        for pattern in ('"patient_id": {}', '"patient_id":{}'):
-            for end in (",", "}"):
-                clause = clause | cls.detail.contains(pattern.format(patient_id) + end)
-        return clause
-
-    @classmethod
-    def search(cls, user_id=None, patient_id=None, action=None, first_day=None, last_day=None):
-        """The clinic's rows matching every filter given, newest first."""
-        query = cls.select()
-        if user_id is not None:
-            query = query.where(cls.user_id == user_id)
-        if patient_id is not None:
-            query = query.where(cls.about_patient(patient_id))
-        if action:
-            query = query.where(cls.action == action)
-        if first_day is not None:
-            query = query.where(cls.created_at >= datetime.combine(first_day, time()))
-        if last_day is not None:
-            query = query.where(cls.created_at <= datetime.combine(last_day, time.max))
-        return query.order_by(cls.id.desc())
-
-    @classmethod
     def actions_present(cls):
         """The actions the clinic's log holds, in ACTION_LABELS order, unknown ones last."""
         names = [row.action for row in cls.select(cls.action).distinct()]
@@ -254,6 +220,12 @@ class PlatformAuditLog(_AuditRow, BaseModel):
     def _chain_fields(cls, row):
         return [row.admin_id, row.username, row.action, row.object_type, row.object_id,
                 row.detail, row.ip, row.created_at]
+
+    @classmethod
+    def about_clinic(cls, clinic_id, limit=50):
+        """The platform audit rows about a clinic, newest first."""
+        return (cls.select().where(cls.object_type == "clinic", cls.object_id == clinic_id)
+                .order_by(cls.id.desc()).limit(limit))
 
     @classmethod
     def summarize_closed_hours(cls, hour, bound, limit=10):

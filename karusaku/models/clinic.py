@@ -2,8 +2,7 @@
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from ..db.connection import database
-from ..db.tenancy import clinic_context, current_clinic_id
+from ..db.tenancy import current_clinic_id
 from .base import BaseModel, CharField, IntegerField, TextField, created_at
 
 
@@ -79,21 +78,6 @@ class Clinic(BaseModel):
         """The logged-in user's clinic."""
         return cls.with_id(current_clinic_id())
 
-    @classmethod
-    def revise_settings(cls, clinic_id, **fields):
-        """Change one clinic's settings (only SETTINGS_FIELDS) and log what changed."""
-        from .audit import AuditLog  # audit.py imports this module (AuditLog.clinic)
-
-        unknown = set(fields) - set(SETTINGS_FIELDS)
-        if unknown:
-            raise TypeError(f"not a clinic setting: {', '.join(sorted(unknown))}")
-        with database.atomic():
-            before = cls.get_by_id(clinic_id)
-            changed = {key: [getattr(before, key), value] for key, value in fields.items()
-                       if getattr(before, key) != value}
-            cls.update(**fields).where(cls.id == clinic_id).execute()
-            AuditLog.append("settings_changed", "clinic", clinic_id, {"changed": changed})
-
     def requires_second_factor(self, role):
         """True when the clinic's rule makes a user of this role log in with a second factor."""
         rule = self.second_factor_required
@@ -119,7 +103,7 @@ class Clinic(BaseModel):
             moment += step
         return times
 
-    # --- the platform admin's side: listing, plan and status ---------------------------------
+    # --- the platform admin's side (changing plan and status: clinic_admin.py) ----------------
 
     @classmethod
     def listing(cls):
@@ -129,60 +113,6 @@ class Clinic(BaseModel):
     @property
     def status_label(self):
         return CLINIC_STATUSES.get(self.status, self.status)
-
-    def change_plan(self, subscription_plan, max_patients):
-        """Set the plan and the patient limit override (None: the plan's limit); logs
-        before/after in the platform audit log. Returns what changed ({} when nothing did)."""
-        from .audit import PlatformAuditLog  # audit.py imports this module (AuditLog.clinic)
-
-        wanted = {"subscription_plan": subscription_plan, "max_patients": max_patients}
-        with database.atomic():
-            before = Clinic.get_by_id(self.id)
-            changed = {key: [getattr(before, key), value] for key, value in wanted.items()
-                       if getattr(before, key) != value}
-            if changed:
-                Clinic.update(**wanted).where(Clinic.id == self.id).execute()
-                PlatformAuditLog.append("clinic_plan_changed", "clinic", self.id,
-                                        {"changed": changed})
-        return changed
-
-    def set_status(self, status):
-        """Suspend or reactivate the clinic. Suspending ends every login session of its users.
-        Logs before/after; returns False when the clinic already had that status."""
-        from .accounts import LoginSession  # accounts.py imports this module (User.clinic)
-        from .audit import PlatformAuditLog  # audit.py imports this module (AuditLog.clinic)
-
-        if status not in CLINIC_STATUSES:
-            raise ValueError(f"not a clinic status: {status}")
-        with database.atomic():
-            before = Clinic.get_by_id(self.id).status
-            if before == status:
-                return False
-            Clinic.update(status=status).where(Clinic.id == self.id).execute()
-            ended = 0
-            if status != "active":
-                ended = LoginSession.delete().where(LoginSession.clinic_id == self.id).execute()
-            action = "clinic_reactivated" if status == "active" else "clinic_suspended"
-            PlatformAuditLog.append(action, "clinic", self.id,
-                                    {"status": [before, status], "sessions_ended": ended})
-        return True
-
-    def owner_second_factors(self):
-        """(owners with a second factor, owners): counts only, for the operator's page."""
-        from .accounts import User  # accounts.py imports this module (User.clinic)
-
-        with clinic_context(self.id):
-            owners = User.select().where(User.role == "owner")
-            return owners.where(User.totp_secret.is_null(False)).count(), owners.count()
-
-    def platform_history(self, limit=50):
-        """The platform audit rows about this clinic, newest first."""
-        from .audit import PlatformAuditLog  # audit.py imports this module (AuditLog.clinic)
-
-        return (PlatformAuditLog.select()
-                .where(PlatformAuditLog.object_type == "clinic",
-                       PlatformAuditLog.object_id == self.id)
-                .order_by(PlatformAuditLog.id.desc()).limit(limit))
 
 
 CLINIC_STATUSES = {"active": "稼働中", "suspended": "停止中"}

@@ -184,26 +184,3 @@ class Patient(PlanCounted, ClinicModel):
         if self.phone_digits:
             same = same | (Patient.phone_digits == self.phone_digits)
         return Patient.select().where(same, Patient.id != self.id).order_by(Patient.chart_number)
-
-    def refresh_new_patient_flag(self):
-        """is_new_patient stays true until the patient's first completed visit."""
-        from .appointments import Appointment  # appointments.py imports this module
-
-        completed = (Appointment.select().where(Appointment.patient == self.id,
-                                                Appointment.status == "completed").exists())
-        Patient.update(is_new_patient=not completed).where(Patient.id == self.id).execute()
-
-    def upcoming_appointments(self, limit=50):
-        """Appointments still to come: later than now, or today's still booked or arrived;
-        never cancelled. With the therapist's name, in time order."""
-        from .appointments import Appointment  # appointments.py imports this module
-
-        return Appointment.upcoming_for(self.id, limit)
-
-    def visit_count(self):
-        """How many times the patient came: their completed appointments."""
-        from .appointments import Appointment  # appointments.py imports this module
-
-        return (Appointment.select(fn.COUNT(Appointment.id))
-                .where(Appointment.patient == self.id, Appointment.status == "completed")
-                .scalar())

@@ -143,6 +143,11 @@ class MedicalRecord(PlanCounted, ClinicModel):
                 .order_by(cls.visit_date.desc(), cls.id.desc()).first())
 
     @classmethod
+    def count_for_therapist(cls, therapist_id):
+        """How many visit records name the therapist."""
+        return cls.select().where(cls.therapist == therapist_id).count()
+
+    @classmethod
     def for_appointment(cls, appointment_id):
         return cls.get_or_none(cls.appointment == appointment_id, cls.deleted_at.is_null())
 

@@ -106,19 +106,6 @@ class Therapist(PlanCounted, ClinicModel):
             raise ValueError(f"unknown therapist status {status!r}")
         self.revise(status=status)
 
-    def history_counts(self):
-        """How many appointments (upcoming, all) and visit records name this therapist."""
-        from .appointments import Appointment  # appointments.py imports this module
-        from .records import MedicalRecord  # records.py imports this module
-
-        appointments = Appointment.select().where(Appointment.therapist == self.id)
-        return {
-            "upcoming": appointments.where(Appointment.appointment_date >= now(),
-                                           Appointment.status == "booked").count(),
-            "appointments": appointments.count(),
-            "records": MedicalRecord.select().where(MedicalRecord.therapist == self.id).count(),
-        }
-
 
 def _column(key):
     """The attribute holding a field's stored value (user -> user_id)."""
