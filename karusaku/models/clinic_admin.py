@@ -7,15 +7,20 @@ from .audit import AuditLog, PlatformAuditLog
 from .clinic import CLINIC_STATUSES, SETTINGS_FIELDS, Clinic
 
 
+def _changes(clinic_id, wanted):
+    """{column: [stored, wanted]} for each wanted value that differs from the stored row's."""
+    stored = Clinic.get_by_id(clinic_id)
+    return {key: [getattr(stored, key), value] for key, value in wanted.items()
+            if getattr(stored, key) != value}
+
+
 def revise_settings(clinic_id, **fields):
     """Change one clinic's settings (only SETTINGS_FIELDS) and log what changed."""
     unknown = set(fields) - set(SETTINGS_FIELDS)
     if unknown:
         raise TypeError(f"not a clinic setting: {', '.join(sorted(unknown))}")
     with database.atomic():
-        before = Clinic.get_by_id(clinic_id)
-        changed = {key: [getattr(before, key), value] for key, value in fields.items()
-                   if getattr(before, key) != value}
+        changed = _changes(clinic_id, fields)
         Clinic.update(**fields).where(Clinic.id == clinic_id).execute()
         AuditLog.append("settings_changed", "clinic", clinic_id, {"changed": changed})
 
@@ -25,9 +30,7 @@ def change_plan(clinic, subscription_plan, max_patients):
     before/after in the platform audit log. Returns what changed ({} when nothing did)."""
     wanted = {"subscription_plan": subscription_plan, "max_patients": max_patients}
     with database.atomic():
-        before = Clinic.get_by_id(clinic.id)
-        changed = {key: [getattr(before, key), value] for key, value in wanted.items()
-                   if getattr(before, key) != value}
+        changed = _changes(clinic.id, wanted)
         if changed:
             Clinic.update(**wanted).where(Clinic.id == clinic.id).execute()
             PlatformAuditLog.append("clinic_plan_changed", "clinic", clinic.id,
